@@ -1,0 +1,57 @@
+"""Lookups the admin commands share; each refusal is one line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from sshgate.cli._output import Refusal
+from sshgate.policy.model import Organization, Project, User
+from sshgate.policy.naming import parse_host_key_lines
+from sshgate.store import AuditEvent, Store
+
+
+async def user_named(store: Store, name: str) -> User:
+    user = await store.get_user_by_name(name)
+    if user is None:
+        raise Refusal(f"no user named {name!r}")
+    return user
+
+
+async def org_named(store: Store, name: str) -> Organization:
+    org = await store.get_org(name)
+    if org is None:
+        raise Refusal(f"no organization named {name!r}")
+    return org
+
+
+async def project_with_id(store: Store, project_id: str) -> Project:
+    project = await store.get_project(project_id)
+    if project is None:
+        raise Refusal(f"no project with id {project_id!r}")
+    return project
+
+
+def host_keys_from(path: str) -> tuple[str, ...]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise Refusal(f"cannot read host key file {path}: {exc.strerror}") from None
+    keys = parse_host_key_lines(text)
+    if not keys:
+        raise Refusal(f"no OpenSSH public key in {path}")
+    return keys
+
+
+async def audit_admin(store: Store, action: str, subject: str, detail: str | None = None) -> None:
+    """Operator actions land in the same audit log as the gateway's decisions."""
+    await store.audit(
+        AuditEvent(
+            time=time.time(),
+            kind=f"admin:{action}",
+            decision="admin",
+            reason=action,
+            service=subject,
+            detail=detail,
+        )
+    )

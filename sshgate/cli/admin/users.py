@@ -1,0 +1,105 @@
+"""`sshgate admin user ...`"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from sshgate.accounts.passwords import PasswordPolicyError, hash_password
+from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
+from sshgate.cli._server import config_option, run
+from sshgate.cli.admin._common import audit_admin, user_named
+from sshgate.config import Config
+from sshgate.policy.routes import USERNAME
+from sshgate.store import ConflictError, Store
+
+
+@click.group()
+def user() -> None:
+    """Add, disable, enable users; reset their MFA or password."""
+
+
+def _password_hash() -> str:
+    try:
+        return hash_password(read_secret_stdin("password"))
+    except PasswordPolicyError as exc:
+        raise Refusal(str(exc)) from None
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--email", required=True)
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@config_option
+@json_option
+def add(
+    name: str, email: str, password_stdin: bool, config_path: str | None, as_json: bool
+) -> None:
+    """Create user NAME."""
+    if not USERNAME.fullmatch(name):
+        raise Refusal(f"invalid username {name!r}: expected ^[a-z][a-z0-9._-]{{1,38}}$")
+    if "@" not in email or len(email) > 254:
+        raise Refusal(f"invalid email address {email!r}")
+    password_hash = _password_hash()
+
+    async def action(config: Config, store: Store) -> str:
+        try:
+            created = await store.create_user(name, email, password_hash)
+        except ConflictError:
+            raise Refusal(f"user {name!r} already exists") from None
+        await audit_admin(store, "user-add", name)
+        return created.id
+
+    user_id = run(config_path, action)
+    emit(as_json, {"id": user_id}, f"created user {name} ({user_id})")
+
+
+def _state_command(verb: str, describe: str) -> click.Command:
+    @click.argument("name")
+    @config_option
+    @json_option
+    def command(name: str, config_path: str | None, as_json: bool) -> None:
+        async def action(config: Config, store: Store) -> str:
+            target = await user_named(store, name)
+            now = time.time()
+            if verb == "disable":
+                await store.set_user_disabled(target.id, True)
+                await store.revoke_user_certificates(target.id, now)
+            elif verb == "enable":
+                await store.set_user_disabled(target.id, False)
+            else:
+                await store.reset_mfa(target.id, now)
+            await audit_admin(store, f"user-{verb}", name)
+            return target.id
+
+        user_id = run(config_path, action)
+        emit(as_json, {"id": user_id, "username": name}, f"{describe} {name}")
+
+    command.__doc__ = f"{describe.capitalize()} user NAME."
+    return click.command(verb)(command)
+
+
+user.add_command(_state_command("disable", "disabled"))
+user.add_command(_state_command("enable", "enabled"))
+user.add_command(_state_command("mfa-reset", "reset MFA of"))
+
+
+@user.command("password-reset")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the password from stdin.")
+@config_option
+@json_option
+def password_reset(name: str, password_stdin: bool, config_path: str | None, as_json: bool) -> None:
+    """Set a new password for NAME; ends their sessions and revokes their certificates."""
+    password_hash = _password_hash()
+
+    async def action(config: Config, store: Store) -> str:
+        target = await user_named(store, name)
+        await store.set_password_hash(target.id, password_hash)
+        await store.revoke_user_certificates(target.id, time.time())
+        await audit_admin(store, "user-password-reset", name)
+        return target.id
+
+    user_id = run(config_path, action)
+    emit(as_json, {"id": user_id, "username": name}, f"password of {name} reset")

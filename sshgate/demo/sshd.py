@@ -1,0 +1,151 @@
+"""A real OpenSSH server playing an environment: own config and host key, loopback only,
+trusting the gateway's upstream CA. Used by `sshgate demo`, the tests and the benchmark."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+SSHD_CANDIDATES = ("/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd")
+
+
+class SSHDError(Exception):
+    """sshd is missing or did not start; the message says why."""
+
+
+def find_sshd() -> str:
+    for candidate in (shutil.which("sshd"), *SSHD_CANDIDATES):
+        if candidate and os.access(candidate, os.X_OK):
+            return os.path.abspath(candidate)
+    raise SSHDError("OpenSSH server not found: install it (apt-get install openssh-server)")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(
+    host: str, port: int, timeout: float, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise SSHDError(f"process exited with status {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise SSHDError(f"nothing listens on {host}:{port} after {timeout:.0f}s")
+
+
+class EnvironmentServer:
+    """`sshd -D` on 127.0.0.1 with TrustedUserCAKeys = the gateway's upstream CA."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        trusted_user_ca: Path,
+        port: int | None = None,
+        extra_config: str = "",
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.workdir = workdir
+        self.trusted_user_ca = trusted_user_ca
+        self.host = host
+        self.port = port or free_port(host)
+        self.extra_config = extra_config
+        self.login_user = getpass.getuser()
+        self.host_key = workdir / "ssh_host_ed25519_key"
+        self.log_path = workdir / "sshd.log"
+        self.config_path = workdir / "sshd_config"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def host_key_pub(self) -> Path:
+        return Path(f"{self.host_key}.pub")
+
+    @property
+    def upstream(self) -> str:
+        return f"{self.login_user}@{self.host}:{self.port}"
+
+    def prepare(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        if not self.host_key.exists():
+            subprocess.run(
+                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.host_key)],
+                check=True,
+                stdin=subprocess.DEVNULL,
+            )
+        self.config_path.write_text(self._config(), encoding="utf-8")
+        if os.geteuid() == 0:
+            # sshd refuses to start as root without its privilege separation directory.
+            os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+
+    def _config(self) -> str:
+        return f"""\
+ListenAddress {self.host}:{self.port}
+HostKey {self.host_key}
+PidFile {self.workdir / "sshd.pid"}
+TrustedUserCAKeys {self.trusted_user_ca}
+AuthorizedKeysFile none
+PubkeyAuthentication yes
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+UsePAM no
+StrictModes no
+AcceptEnv GIT_PROTOCOL LANG LC_*
+Subsystem sftp internal-sftp
+AllowTcpForwarding yes
+AllowAgentForwarding yes
+PrintMotd no
+LogLevel VERBOSE
+MaxStartups 1000:30:1000
+MaxSessions 1000
+{self.extra_config}
+"""
+
+    def start(self, timeout: float = 20.0) -> None:
+        self.prepare()
+        self._process = subprocess.Popen(
+            [find_sshd(), "-D", "-e", "-f", str(self.config_path), "-E", str(self.log_path)],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_port(self.host, self.port, timeout, self._process)
+        except SSHDError as exc:
+            self.stop()
+            log = (
+                self.log_path.read_text(errors="replace")[-2000:] if self.log_path.exists() else ""
+            )
+            raise SSHDError(f"sshd did not start: {exc}\n{log}") from None
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def __enter__(self) -> EnvironmentServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,47 @@
+"""Structured logs: one line per event, `key=value` text or JSON, to stderr. Never a secret."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+_LOGGER = logging.getLogger("sshgate")
+
+
+class _Formatter(logging.Formatter):
+    def __init__(self, fmt: str) -> None:
+        super().__init__()
+        self._json = fmt == "json"
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created)),
+            "level": record.levelname.lower(),
+            "event": record.getMessage(),
+        }
+        fields.update(getattr(record, "fields", {}))
+        if self._json:
+            return json.dumps(fields, separators=(",", ":"), default=str)
+        return " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
+        return json.dumps(text)
+    return text
+
+
+def configure(fmt: str = "text", level: int = logging.INFO) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Formatter(fmt))
+    _LOGGER.handlers[:] = [handler]
+    _LOGGER.setLevel(level)
+    _LOGGER.propagate = False
+
+
+def log(event: str, level: int = logging.INFO, **fields: Any) -> None:
+    _LOGGER.log(level, event, extra={"fields": fields})

@@ -1,0 +1,171 @@
+"""Certificate validation: a list of named checks, in the order OpenSSH's auth2-pubkey.c
+applies them. Pure: the shell gathers the inputs (the presented blob, the trusted signers,
+the user and ledger entry the certificate names), the checks decide.
+
+The first failing check's name is the refusal reason written to the audit log.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from sshgate.ca.certificate import PresentedCertificate
+from sshgate.ca.claims import CLAIMS_EXTENSION, Claims
+from sshgate.ca.errors import ClaimsError
+from sshgate.policy.model import User
+from sshgate.store.base import CertificateRecord
+
+KNOWN_CRITICAL_OPTIONS = frozenset({"source-address"})
+PERMIT_PORT_FORWARDING = "permit-port-forwarding"
+PERMIT_AGENT_FORWARDING = "permit-agent-forwarding"
+PERMIT_PTY = "permit-pty"
+
+
+@dataclass(frozen=True)
+class CheckInput:
+    """Everything the checks look at, gathered by the shell before they run."""
+
+    cert: PresentedCertificate
+    now: int
+    trusted_signers: frozenset[str]  # SHA256 fingerprints of trusted CA keys
+    client_address: str
+    user: User | None  # the user the principal names, if any
+    record: CertificateRecord | None  # the ledger entry for the serial, if any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    ok: bool
+    rule: str
+    claims: Claims | None = None
+
+    @property
+    def banner_rule(self) -> str | None:
+        return self.rule if self.rule in ("expired", "revoked") else None
+
+
+Check = Callable[[CheckInput], bool]
+
+
+def _is_user_certificate(i: CheckInput) -> bool:
+    return i.cert.cert_type == "user"
+
+
+def _signer_is_plain_key(i: CheckInput) -> bool:
+    return not i.cert.signature_key_type.endswith("-cert-v01@openssh.com")
+
+
+def _trusted_signer(i: CheckInput) -> bool:
+    return i.cert.signer_fingerprint in i.trusted_signers
+
+
+def _good_signature(i: CheckInput) -> bool:
+    return i.cert.signature_valid
+
+
+def _not_expired(i: CheckInput) -> bool:
+    return i.now < i.cert.valid_before
+
+
+def _already_valid(i: CheckInput) -> bool:
+    return i.cert.valid_after <= i.now
+
+
+def _one_principal(i: CheckInput) -> bool:
+    principals = i.cert.principals
+    return len(principals) == 1 and bool(principals[0]) and "," not in principals[0]
+
+
+def _known_critical_options(i: CheckInput) -> bool:
+    names = [name for name, _ in i.cert.critical_options]
+    return len(names) == len(set(names)) and set(names) <= KNOWN_CRITICAL_OPTIONS
+
+
+def _source_address_matches(i: CheckInput) -> bool:
+    raw = i.cert.critical_option_value("source-address")
+    if raw is None:
+        return True
+    try:
+        client = ipaddress.ip_address(i.client_address)
+        networks = [
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in raw.decode("ascii").split(",")
+        ]
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return any(client in network for network in networks)
+
+
+def _valid_claims(i: CheckInput) -> bool:
+    try:
+        claims = i.cert.claims()
+    except ClaimsError:
+        return False
+    return claims.sub == i.cert.key_id
+
+
+def _known_user(i: CheckInput) -> bool:
+    return i.user is not None and i.user.username == i.cert.principals[0]
+
+
+def _enabled_user(i: CheckInput) -> bool:
+    return i.user is not None and not i.user.disabled
+
+
+def _key_id_is_user(i: CheckInput) -> bool:
+    return i.user is not None and i.cert.key_id == i.user.id
+
+
+def _not_revoked(i: CheckInput) -> bool:
+    record = i.record
+    if record is None:
+        return True
+    return record.revoked_at is None and record.user_id == i.cert.key_id
+
+
+# Order matters: nothing the certificate says is believed before its signature is checked,
+# and nothing is looked up for a certificate that names more or less than one principal.
+CHECKS: tuple[tuple[str, Check], ...] = (
+    ("not-user-certificate", _is_user_certificate),
+    ("signer-is-certificate", _signer_is_plain_key),
+    ("untrusted-signer", _trusted_signer),
+    ("bad-signature", _good_signature),
+    ("expired", _not_expired),
+    ("not-yet-valid", _already_valid),
+    ("principals", _one_principal),
+    ("critical-option", _known_critical_options),
+    ("source-address", _source_address_matches),
+    ("claims", _valid_claims),
+    ("unknown-user", _known_user),
+    ("user-disabled", _enabled_user),
+    ("key-id", _key_id_is_user),
+    ("revoked", _not_revoked),
+)
+
+
+def check_certificate(i: CheckInput) -> Verdict:
+    for name, check in CHECKS:
+        if not check(i):
+            return Verdict(False, name)
+    return Verdict(True, "ok", i.cert.claims())
+
+
+def permissions(cert: PresentedCertificate) -> Mapping[str, bool]:
+    names = {name for name, _ in cert.extensions}
+    return {
+        PERMIT_PTY: PERMIT_PTY in names,
+        PERMIT_PORT_FORWARDING: PERMIT_PORT_FORWARDING in names,
+        PERMIT_AGENT_FORWARDING: PERMIT_AGENT_FORWARDING in names,
+    }
+
+
+__all__ = [
+    "CHECKS",
+    "CLAIMS_EXTENSION",
+    "CheckInput",
+    "Verdict",
+    "check_certificate",
+    "permissions",
+]

@@ -1,0 +1,196 @@
+"""The store interface: everything sshgate persists, behind one small async Protocol.
+
+Callers depend only on `Store`; `open_store(url)` picks the backend from `storage.url`.
+Every method either answers from the database or raises `StoreError` (never guesses):
+security decisions built on a failing store must fail closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sshgate.policy.model import (
+    Endpoint,
+    Environment,
+    Organization,
+    OrgRole,
+    Project,
+    ProjectRole,
+    User,
+)
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    """One issued user certificate in the ledger."""
+
+    serial: int
+    user_id: str
+    key_fingerprint: str
+    valid_after: int
+    valid_before: int
+    amr: tuple[str, ...]
+    jti: str
+    ca_fingerprint: str
+    issued_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
+class CAKeyRecord:
+    """A user-CA public key that gateways trust. `retired_at` is set once a newer key is active;
+    the key stays trusted until the last certificate it signed expires."""
+
+    fingerprint: str
+    public_key: str  # OpenSSH one-line form
+    added_at: float
+    retired_at: float | None = None
+
+
+@dataclass(frozen=True)
+class GatewayHostKey:
+    """A gateway's host public key, recorded by the gateway itself for GET /api/ssh/authority."""
+
+    public_key: str
+    public_host: str
+    public_port: int
+    recorded_at: float
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One decision of the gateway (or the operator), written when it is made."""
+
+    time: float
+    kind: str  # request kind: "auth", "shell", "exec", "subsystem", "git-upload-pack", ...
+    decision: str  # "allow" | "deny" | "close" | "admin"
+    reason: str  # the name of the rule that decided
+    user_id: str | None = None
+    serial: int | None = None
+    client: str | None = None
+    service: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class AuditOutcome:
+    """What is known when a session ends; written onto its AuditEvent."""
+
+    bytes_in: int
+    bytes_out: int
+    exit_status: int | None
+    duration: float
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    event: AuditEvent
+    outcome: AuditOutcome | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    org: str
+    user: User
+    role: OrgRole
+
+
+@dataclass(frozen=True)
+class AccessFacts:
+    """What the policy decision needs to know about one user and one project, read in one go."""
+
+    project: Project | None
+    org: Organization | None
+    org_role: OrgRole | None
+    project_role: ProjectRole | None
+    environments: tuple[Environment, ...] = field(default_factory=tuple)
+
+
+class StoreError(Exception):
+    """The store could not answer (unreachable, locked, corrupt). Callers deny."""
+
+
+class ConflictError(StoreError):
+    """A uniqueness rule was violated (existing username, org, serial, ...)."""
+
+
+class NotFoundError(StoreError):
+    """The named user, org, project or environment does not exist."""
+
+
+class Store(Protocol):
+    # lifecycle
+    async def close(self) -> None: ...
+    async def ping(self) -> None: ...
+
+    # users
+    async def create_user(self, username: str, email: str, password_hash: str) -> User: ...
+    async def get_user(self, user_id: str) -> User | None: ...
+    async def get_user_by_name(self, username: str) -> User | None: ...
+    async def set_user_disabled(self, user_id: str, disabled: bool) -> None: ...
+    async def set_password_hash(self, user_id: str, password_hash: str) -> None: ...
+    async def get_password_hash(self, user_id: str) -> str | None: ...
+    async def reset_mfa(self, user_id: str, at: float) -> None: ...
+
+    # organizations
+    async def create_org(self, name: str, addons: frozenset[str] = frozenset()) -> Organization: ...
+    async def get_org(self, name: str) -> Organization | None: ...
+    async def set_org_addon(self, name: str, addon: str, present: bool) -> None: ...
+    async def set_mfa_required(self, name: str, required: bool) -> None: ...
+    async def set_member(self, org: str, user_id: str, role: OrgRole) -> None: ...
+    async def remove_member(self, org: str, user_id: str) -> None: ...
+    async def list_members(self, org: str) -> list[Membership]: ...
+    async def orgs_of(self, user_id: str) -> list[tuple[Organization, OrgRole]]: ...
+
+    # projects and environments
+    async def create_project(self, project: Project) -> Project: ...
+    async def get_project(self, project_id: str) -> Project | None: ...
+    async def remove_project(self, project_id: str) -> None: ...
+    async def list_projects(self, org: str | None = None) -> list[Project]: ...
+    async def set_grant(self, project_id: str, user_id: str, role: ProjectRole) -> None: ...
+    async def remove_grant(self, project_id: str, user_id: str) -> None: ...
+    async def add_environment(self, env: Environment) -> Environment: ...
+    async def get_environment(self, project_id: str, name: str, app: str) -> Environment | None: ...
+    async def list_environments(self, project_id: str) -> list[Environment]: ...
+    async def set_environment_host_keys(
+        self, project_id: str, name: str, app: str, host_keys: tuple[str, ...]
+    ) -> None: ...
+    async def remove_environment(self, project_id: str, name: str, app: str | None) -> None: ...
+    async def access_facts(self, project_id: str, user_id: str) -> AccessFacts: ...
+
+    # certificates and CA keys
+    async def record_certificate(self, record: CertificateRecord) -> None: ...
+    async def get_certificate(self, serial: int) -> CertificateRecord | None: ...
+    async def revoke_certificate(self, serial: int, at: float) -> bool: ...
+    async def revoke_user_certificates(self, user_id: str, at: float) -> int: ...
+    async def record_ca_key(self, fingerprint: str, public_key: str, at: float) -> None: ...
+    async def list_ca_keys(self) -> list[CAKeyRecord]: ...
+    async def record_gateway_host_key(self, key: GatewayHostKey) -> None: ...
+    async def list_gateway_host_keys(self) -> list[GatewayHostKey]: ...
+
+    # audit and change tracking
+    async def audit(self, event: AuditEvent) -> int: ...
+    async def audit_outcome(self, audit_id: int, outcome: AuditOutcome) -> None: ...
+    async def list_audit(
+        self, since: float | None = None, user_id: str | None = None, limit: int = 1000
+    ) -> list[AuditRecord]: ...
+    async def policy_version(self) -> int: ...
+
+
+__all__ = [
+    "AccessFacts",
+    "AuditEvent",
+    "AuditOutcome",
+    "AuditRecord",
+    "CAKeyRecord",
+    "CertificateRecord",
+    "ConflictError",
+    "Endpoint",
+    "GatewayHostKey",
+    "Membership",
+    "NotFoundError",
+    "Store",
+    "StoreError",
+]
