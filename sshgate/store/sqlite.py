@@ -123,6 +123,29 @@ class SQLiteStore(Ledger):
                 user_id,
             )
 
+    async def set_mfa_secret(self, user_id: str, secret_enc: bytes) -> None:
+        """Store the encrypted secret of a pending enrollment; MFA stays off until enabled."""
+        async with self._db.write() as tx:
+            if not await tx.rows(
+                "UPDATE users SET mfa_secret_enc = ? WHERE id = ? AND mfa_enabled = 0 RETURNING id",
+                secret_enc,
+                user_id,
+            ):
+                raise NotFoundError(f"user {user_id!r} does not exist or already has MFA")
+
+    async def enable_mfa(self, user_id: str, at: float) -> None:
+        """Turn MFA on for the secret set by `set_mfa_secret` (after one correct code)."""
+        async with self._db.write() as tx:
+            await _changed(
+                tx,
+                "user",
+                user_id,
+                "UPDATE users SET mfa_enabled = 1, mfa_since = ?, mfa_failures = 0,"
+                " mfa_locked_until = NULL WHERE id = ? AND mfa_secret_enc IS NOT NULL RETURNING id",
+                at,
+                user_id,
+            )
+
     # organizations
 
     async def create_org(self, name: str, addons: frozenset[str] = frozenset()) -> Organization:
