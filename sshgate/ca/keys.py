@@ -179,7 +179,10 @@ class KeyDir:
 
     def ensure(self) -> None:
         """Create the folder (mode 0700) and a first key when it has none."""
-        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if not self.path.exists():
+            self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # mkdir's mode passes through the umask; the key folder must be exactly 0700.
+            self.path.chmod(0o700)
         if not self.private_key_files():
             self.rotate()
 

@@ -11,6 +11,7 @@ import time
 from typing import TYPE_CHECKING
 
 import asyncssh
+from asyncssh.public_key import decode_ssh_public_key
 
 from sshgate.ca.certificate import PresentedCertificate, parse_certificate
 from sshgate.ca.errors import CertificateFormatError
@@ -35,6 +36,11 @@ from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.gateway import Gateway
+
+
+def _is_certificate_blob(blob: bytes) -> bool:
+    length = int.from_bytes(blob[:4], "big")
+    return blob[4 : 4 + length].endswith(b"-cert-v01@openssh.com")
 
 
 def _iso(ts: int) -> str:
@@ -106,8 +112,9 @@ class GatewayConnection(asyncssh.SSHServer):
                 )
             return None
         try:
-            key = asyncssh.import_public_key(cert.subject_key_blob)
+            key = decode_ssh_public_key(cert.subject_key_blob)
         except (asyncssh.KeyImportError, ValueError):
+            await self._refused(Verdict(False, "malformed"), cert, blob)
             return None
         if signed:
             self._candidate = (cert, identity)
@@ -116,6 +123,8 @@ class GatewayConnection(asyncssh.SSHServer):
     async def _check(
         self, blob: bytes
     ) -> tuple[Verdict, PresentedCertificate | None, Identity | None]:
+        if not _is_certificate_blob(blob):
+            return Verdict(False, "not-a-certificate"), None, None
         try:
             cert = parse_certificate(blob)
         except CertificateFormatError:

@@ -47,6 +47,15 @@ from builder import (
 )
 
 HERE = Path(__file__).resolve().parent
+IDENTITY_NOTE = (
+    "The store holds the users in 'users' (alice and bob), and every vector's serial is "
+    "recorded as issued to alice unless its setup says not_issued. The user behind a "
+    "certificate is the one its serial was issued to: a principal that is not her current "
+    "username is rule 'principals' (principal-not-username names bob), a key ID that is not "
+    "her id is rule 'key-id' (key-id-other-user carries bob's id). A gateway that looked the "
+    "user up by key ID alone would call key-id-other-user 'principals'; one that looked up "
+    "by principal alone would call principal-not-username 'key-id'."
+)
 EXPIRED_AFTER, EXPIRED_BEFORE = 978307200, 978310800  # 2001-01-01T00:00Z .. 01:00Z
 FUTURE_AFTER = 4039372800  # 2098-01-01T00:00:00Z
 
@@ -69,6 +78,9 @@ def main() -> None:
         "trusted_ca_public_keys": ["trusted_ca.pub"],
         "untrusted_ca_public_key": "untrusted_ca.pub",
         "user": {"id": USER_ID, "username": USERNAME},
+        "users": [{"id": USER_ID, "username": USERNAME},
+                  {"id": OTHER_USER_ID, "username": "bob"}],
+        "identity": IDENTITY_NOTE,
         "client_address": CLIENT_ADDRESS,
         "vectors": [_entry(v) for v in vectors],
     }
@@ -160,8 +172,8 @@ def catalog(rsa_user: rsa.RSAPrivateKey) -> list[Vector]:
                principals=()),
         signed("principals-two", "principals", "two principals: alice and root",
                principals=(USERNAME, "root")),
-        signed("principal-not-username", "principals", "principal bob, key ID alice's id",
-               principals=("bob",)),
+        signed("principal-not-username", "principals", "principal bob (another existing "
+               "user), key ID alice's id", principals=("bob",)),
         with_options("critical-option-unknown", "critical-option", "unknown critical option",
                      [("unknown-option@example.com", b"")]),
         with_options("critical-option-force-command", "critical-option", "force-command, "
@@ -179,16 +191,16 @@ def catalog(rsa_user: rsa.RSAPrivateKey) -> list[Vector]:
                         [("has-mfa@sshgate", b""), ("permit-pty", b"")]),
         with_claims("claims-invalid-json", "value is not JSON", b'{"sub":'),
         with_claims("claims-huge", "valid shape, but over 4096 bytes",
-                       claims_json(jti="x" * 5000)),
+                    claims_json(jti="x" * 5000)),
         with_claims("claims-amr-wrong-type", "amr is a string, not a list",
-                       b'{"sub":"%s","amr":"mfa","auth_time":1767225600,"jti":"v"}'
-                       % USER_ID.encode()),
+                    b'{"sub":"%s","amr":"mfa","auth_time":1767225600,"jti":"v"}'
+                    % USER_ID.encode()),
         with_extensions("claims-duplicated", "claims", "token-claims@sshgate twice: without "
                         "mfa, then with", [("has-mfa@sshgate", b""),
                                            ("token-claims@sshgate", wrap(claims_json(mfa=False))),
                                            ("token-claims@sshgate", wrap(claims_json()))]),
         with_claims("claims-sub-mismatch", "claims sub is another user's id than the key ID",
-                       claims_json(sub=OTHER_USER_ID)),
+                    claims_json(sub=OTHER_USER_ID)),
         with_extensions("claims-has-mfa-without-amr", "claims", "has-mfa@sshgate, but amr "
                         "lacks mfa", [("has-mfa@sshgate", b""),
                                       ("token-claims@sshgate", wrap(claims_json(mfa=False)))]),
@@ -199,10 +211,11 @@ def catalog(rsa_user: rsa.RSAPrivateKey) -> list[Vector]:
                "existing user's id", blob=build(good_spec(
                    next(serials), key_id=OTHER_USER_ID, extensions=standard_extensions(
                        claims_json(sub=OTHER_USER_ID), True)), trusted),
-               setup={"other_users": [{"id": OTHER_USER_ID, "username": "bob"}]}),
+               ),
         Vector("revoked-serial", "revoked", "serial 666 is revoked in the store",
                blob=build(good_spec(666), trusted), setup={"revoked_serials": [666]}),
-        Vector("unknown-user", "unknown-user", "principal mallory, key ID not in the store",
+        Vector("unknown-user", "unknown-user", "principal mallory, key ID not in the store, "
+               "serial not recorded", setup={"not_issued": True},
                blob=build(good_spec(next(serials), key_id=UNKNOWN_USER_ID,
                                     principals=("mallory",), extensions=standard_extensions(
                                         claims_json(sub=UNKNOWN_USER_ID), True)), trusted)),
