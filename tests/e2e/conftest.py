@@ -50,13 +50,19 @@ class Deployment:
         return f"{words[0]} {words[1]}"
 
     def client(self, name: str) -> Client:
-        return Client(name, self.root / "clients" / name, self.gateway_port, self.gateway_host_key())
+        return Client(
+            name, self.root / "clients" / name, self.gateway_port, self.gateway_host_key()
+        )
 
-    def issue(self, client: Client, username: str, amr: tuple[str, ...], ttl: int | None = None) -> int:
+    def issue(
+        self, client: Client, username: str, amr: tuple[str, ...], ttl: int | None = None
+    ) -> int:
         """Sign `client`'s key for `username` with the deployment's CA, as the API would."""
         return asyncio.run(self._issue(client, username, amr, ttl))
 
-    async def _issue(self, client: Client, username: str, amr: tuple[str, ...], ttl: int | None) -> int:
+    async def _issue(
+        self, client: Client, username: str, amr: tuple[str, ...], ttl: int | None
+    ) -> int:
         store = await open_store("sqlite:///sshgate.db", str(self.root / "data"))
         try:
             user = await store.get_user_by_name(username)
@@ -114,7 +120,15 @@ def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Dep
 
 def _bootstrap(d: Deployment) -> None:
     for name in ("alice", "bob", "carol"):
-        created = d.admin("user", "add", name, "--email", f"{name}@example.com", "--password-stdin", stdin=PASSWORD + "\n")
+        created = d.admin(
+            "user",
+            "add",
+            name,
+            "--email",
+            f"{name}@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
         d.users[name] = str(created["id"])
     d.admin("org", "add", "acme", "--addon", "advanced-user-management")
     d.admin("org", "add", "opensrc")
@@ -123,13 +137,52 @@ def _bootstrap(d: Deployment) -> None:
     d.admin("org", "member", "opensrc", "bob", "--role", "member")
     upstream = d.env.upstream
     host_key = str(d.env.host_key_pub)
-    d.project = str(d.admin("project", "add", "acme", "--title", "Acme web", "--git-upstream", f"{upstream}:{d.repo}", "--host-key-file", host_key)["id"])
-    d.open_project = str(d.admin("project", "add", "opensrc", "--title", "Open", "--git-upstream", f"{upstream}:{d.repo}", "--host-key-file", host_key)["id"])
+    d.project = str(
+        d.admin(
+            "project",
+            "add",
+            "acme",
+            "--title",
+            "Acme web",
+            "--git-upstream",
+            f"{upstream}:{d.repo}",
+            "--host-key-file",
+            host_key,
+        )["id"]
+    )
+    d.open_project = str(
+        d.admin(
+            "project",
+            "add",
+            "opensrc",
+            "--title",
+            "Open",
+            "--git-upstream",
+            f"{upstream}:{d.repo}",
+            "--host-key-file",
+            host_key,
+        )["id"]
+    )
     for name in ("alice", "bob"):
         d.admin("project", "grant", d.project, name, "--role", "contributor")
     d.admin("project", "grant", d.open_project, "bob", "--role", "contributor")
-    d.service = str(d.admin("env", "add", d.project, "main", "--upstream", upstream, "--host-key-file", host_key)["service"])
-    d.open_service = str(d.admin("env", "add", d.open_project, "main", "--upstream", upstream, "--host-key-file", host_key)["service"])
+    d.service = str(
+        d.admin(
+            "env", "add", d.project, "main", "--upstream", upstream, "--host-key-file", host_key
+        )["service"]
+    )
+    d.open_service = str(
+        d.admin(
+            "env",
+            "add",
+            d.open_project,
+            "main",
+            "--upstream",
+            upstream,
+            "--host-key-file",
+            host_key,
+        )["service"]
+    )
     d.admin("org", "mfa-required", "acme", "on")
 
 

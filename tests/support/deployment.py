@@ -22,7 +22,10 @@ CLI = [sys.executable, "-m", "sshgate.cli.main"]
 
 
 def sshgate(
-    *args: str, config: Path | None = None, stdin: str | None = None, check: bool = True,
+    *args: str,
+    config: Path | None = None,
+    stdin: str | None = None,
+    check: bool = True,
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
@@ -140,7 +143,11 @@ class Client:
         return Path(f"{self.key}.pub").read_text().strip()
 
     def ssh(
-        self, user: str, *command: str, stdin: str | bytes | None = None, tty: bool = False,
+        self,
+        user: str,
+        *command: str,
+        stdin: str | bytes | None = None,
+        tty: bool = False,
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[bytes]:
         args = ["ssh", "-F", str(self.config), "-tt" if tty else "-T", f"{user}@gw", *command]
@@ -176,7 +183,10 @@ def make_bare_repo(path: Path) -> None:
 
 def ref_of(repo: Path, ref: str = "refs/heads/main") -> str:
     return subprocess.run(
-        ["git", "--git-dir", str(repo), "rev-parse", ref], capture_output=True, text=True, check=True
+        ["git", "--git-dir", str(repo), "rev-parse", ref],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
 
 
