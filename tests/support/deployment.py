@@ -4,7 +4,6 @@ the stock OpenSSH and git clients use through an ssh_config file."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import queue
@@ -12,11 +11,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sshgate.demo.sshd import EnvironmentServer, free_port
+from sshgate.demo.sshd import EnvironmentServer
 
 CLI = [sys.executable, "-m", "sshgate.cli.main"]
 
