@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sshgate.ca.claims import Claims
-from sshgate.ca.issuer import IssueRequest, Permissions, check_user_public_key, issue_certificate
-from sshgate.ca.issuer import resolve_ttl
+from sshgate.ca.issuer import (
+    IssueRequest,
+    Permissions,
+    check_user_public_key,
+    issue_certificate,
+    resolve_ttl,
+)
 from sshgate.ca.keys import KeyDir, fingerprint, public_key_line
 from sshgate.policy.model import User
 from sshgate.store.base import CertificateRecord, ConflictError, Store
@@ -23,7 +28,7 @@ class CAPolicy:
 
     certificate_ttl: int = 3600
     max_certificate_ttl: int = 86400
-    permissions: Permissions = Permissions()
+    permissions: Permissions = field(default_factory=Permissions)
     bind_source_address: bool = False
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from sshgate.ca.certificate import PresentedCertificate
-from sshgate.ca.claims import CLAIMS_EXTENSION, Claims
+from sshgate.ca.claims import CLAIMS_EXTENSION, MFA_EXTENSION, Claims
 from sshgate.ca.errors import ClaimsError
 from sshgate.policy.model import User
 from sshgate.store.base import CertificateRecord
@@ -31,7 +31,9 @@ class CheckInput:
     now: int
     trusted_signers: frozenset[str]  # SHA256 fingerprints of trusted CA keys
     client_address: str
-    user: User | None  # the user the principal names, if any
+    # The user behind the certificate: the one the ledger says its serial was issued to, or
+    # (for a certificate from a `ca.trusted_public_keys` CA, not in the ledger) the key ID's.
+    user: User | None
     record: CertificateRecord | None  # the ledger entry for the serial, if any
 
 
@@ -103,11 +105,13 @@ def _valid_claims(i: CheckInput) -> bool:
         claims = i.cert.claims()
     except ClaimsError:
         return False
-    return claims.sub == i.cert.key_id
+    # has-mfa@sshgate is the flag OpenSSH tools can see; it must say what the claims say.
+    flagged = any(name == MFA_EXTENSION for name, _ in i.cert.extensions)
+    return claims.sub == i.cert.key_id and flagged == claims.has_mfa
 
 
 def _known_user(i: CheckInput) -> bool:
-    return i.user is not None and i.user.username == i.cert.principals[0]
+    return i.user is not None
 
 
 def _enabled_user(i: CheckInput) -> bool:
@@ -118,11 +122,12 @@ def _key_id_is_user(i: CheckInput) -> bool:
     return i.user is not None and i.cert.key_id == i.user.id
 
 
+def _principal_is_username(i: CheckInput) -> bool:
+    return i.user is not None and i.cert.principals == (i.user.username,)
+
+
 def _not_revoked(i: CheckInput) -> bool:
-    record = i.record
-    if record is None:
-        return True
-    return record.revoked_at is None and record.user_id == i.cert.key_id
+    return i.record is None or i.record.revoked_at is None
 
 
 # Order matters: nothing the certificate says is believed before its signature is checked,
@@ -141,6 +146,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("unknown-user", _known_user),
     ("user-disabled", _enabled_user),
     ("key-id", _key_id_is_user),
+    ("principals", _principal_is_username),
     ("revoked", _not_revoked),
 )
 

@@ -132,9 +132,8 @@ class GatewayConnection(asyncssh.SSHServer):
         store = self.gateway.store
         try:
             trusted = await self.gateway.trusted.current()
-            principal = cert.principals[0] if len(cert.principals) == 1 else None
-            user = await store.get_user_by_name(principal) if principal else None
             record = await store.get_certificate(cert.serial)
+            user = await store.get_user(record.user_id if record else cert.key_id)
         except StoreError:
             return Verdict(False, "store-unavailable"), cert, None
         verdict = check_certificate(

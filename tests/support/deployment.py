@@ -11,9 +11,9 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
+from sshgate.demo.identity import ClientIdentity
 from sshgate.demo.sshd import EnvironmentServer
 
 CLI = [sys.executable, "-m", "sshgate.cli.main"]
@@ -100,45 +100,12 @@ class Server:
         return "".join(self.lines)
 
 
-@dataclass
-class Client:
-    """A user's OpenSSH client setup: key, certificate, ssh_config pinned to the gateway."""
+class Client(ClientIdentity):
+    """A test user's OpenSSH client, pointed at the deployment's gateway as host `gw`."""
 
-    name: str
-    home: Path
-    gateway_port: int
-    gateway_host_key: str
-
-    def __post_init__(self) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.key = self.home / "id_ed25519"
-        if not self.key.exists():
-            subprocess.run(
-                ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True
-            )
-        self.cert = Path(f"{self.key}-cert.pub")
-        self.known_hosts = self.home / "known_hosts"
-        self.known_hosts.write_text(f"[127.0.0.1]:{self.gateway_port} {self.gateway_host_key}\n")
-        self.config = self.home / "ssh_config"
-        self.config.write_text(
-            f"""Host gw
-  HostName 127.0.0.1
-  Port {self.gateway_port}
-  IdentityFile {self.key}
-  CertificateFile {self.cert}
-  IdentitiesOnly yes
-  IdentityAgent none
-  UserKnownHostsFile {self.known_hosts}
-  GlobalKnownHostsFile /dev/null
-  StrictHostKeyChecking yes
-  BatchMode yes
-  ConnectTimeout 20
-"""
-        )
-
-    @property
-    def public_key(self) -> str:
-        return Path(f"{self.key}.pub").read_text().strip()
+    def __init__(self, name: str, home: Path, gateway_port: int, gateway_host_key: str) -> None:
+        super().__init__(home, "127.0.0.1", gateway_port, gateway_host_key)
+        self.name = name
 
     def ssh(
         self,
@@ -148,18 +115,13 @@ class Client:
         tty: bool = False,
         timeout: float = 60,
     ) -> subprocess.CompletedProcess[bytes]:
-        args = ["ssh", "-F", str(self.config), "-tt" if tty else "-T", f"{user}@gw", *command]
         data = stdin.encode() if isinstance(stdin, str) else stdin
         return subprocess.run(
-            args, input=data if data is not None else b"", capture_output=True, timeout=timeout
+            self.ssh_command(user, *command, tty=tty),
+            input=data if data is not None else b"",
+            capture_output=True,
+            timeout=timeout,
         )
-
-    def git_env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "GIT_SSH_COMMAND": f"ssh -F {self.config}",
-            "GIT_TERMINAL_PROMPT": "0",
-        }
 
     def git(self, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
