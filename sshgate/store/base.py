@@ -7,8 +7,9 @@ security decisions built on a failing store must fail closed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Literal, Protocol
 
 from sshgate.policy.model import (
     Endpoint,
@@ -108,6 +109,63 @@ class AccessFacts:
     environments: tuple[Environment, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True)
+class LoginSession:
+    """One login: the bearer's secret is stored only as `token_hash` (SHA-256 hex).
+    `amr` is fixed at login; `auth_time` is when the password (and code) were verified."""
+
+    id: str
+    user_id: str
+    token_hash: str
+    amr: tuple[str, ...]
+    auth_time: float
+    created_at: float
+    expires_at: float
+    revoked_at: float | None = None
+    client: str | None = None
+
+
+@dataclass(frozen=True)
+class ApiToken:
+    """A bot's bearer token; it carries the amr and auth_time of the login that created it."""
+
+    id: str
+    user_id: str
+    name: str
+    token_hash: str
+    amr: tuple[str, ...]
+    auth_time: float
+    created_at: float
+    revoked_at: float | None = None
+    last_used_at: float | None = None
+
+
+@dataclass(frozen=True)
+class MFAState:
+    """A user's second factor as stored: the encrypted TOTP secret (pending while not
+    `enabled`), the last accepted time step, and the consecutive-failure count and lock."""
+
+    user_id: str
+    enabled: bool
+    secret_enc: bytes | None
+    last_step: int | None
+    failures: int
+    locked_until: float | None
+
+
+ThrottleScope = Literal["user", "addr"]
+
+
+@dataclass(frozen=True)
+class ThrottleRecord:
+    """Consecutive failed passwords for one username ("user") or client address ("addr")."""
+
+    scope: ThrottleScope
+    subject: str
+    failures: int
+    last_failure_at: float
+
+
 class StoreError(Exception):
     """The store could not answer (unreachable, locked, corrupt). Callers deny."""
 
@@ -172,6 +230,39 @@ class Store(Protocol):
     async def record_gateway_host_key(self, key: GatewayHostKey) -> None: ...
     async def list_gateway_host_keys(self) -> list[GatewayHostKey]: ...
 
+
+    # accounts: login sessions, API tokens, second factor, password throttle
+    async def create_login_session(self, session: LoginSession) -> None: ...
+    async def get_login_session(self, token_hash: str) -> LoginSession | None: ...
+    async def revoke_login_session(self, session_id: str, at: float) -> bool: ...
+    async def revoke_user_sessions(self, user_id: str, at: float) -> int: ...
+    async def create_api_token(self, token: ApiToken) -> None: ...
+    async def get_api_token(self, token_hash: str) -> ApiToken | None: ...
+    async def list_api_tokens(self, user_id: str) -> list[ApiToken]: ...
+    async def revoke_api_token(self, user_id: str, token_id: str, at: float) -> bool: ...
+    async def touch_api_token(self, token_id: str, at: float, min_interval: float) -> None: ...
+    async def get_mfa_state(self, user_id: str) -> MFAState | None: ...
+    async def accept_totp_step(self, user_id: str, step: int, now: float) -> bool: ...
+    async def record_mfa_failure(
+        self, user_id: str, now: float, limit: int, lock_seconds: float
+    ) -> float | None: ...
+    async def disable_mfa(self, user_id: str, at: float) -> int: ...
+    async def replace_recovery_codes(
+        self, user_id: str, code_hashes: Sequence[str], at: float
+    ) -> None: ...
+    async def unused_recovery_codes(self, user_id: str) -> list[str]: ...
+    async def use_recovery_code(self, user_id: str, code_hash: str, at: float) -> bool: ...
+    async def read_login_throttle(
+        self, keys: Sequence[tuple[ThrottleScope, str]]
+    ) -> list[ThrottleRecord]: ...
+    async def claim_login_attempt(
+        self, scope: ThrottleScope, subject: str, seen_last_failure_at: float, now: float
+    ) -> bool: ...
+    async def record_login_failure(
+        self, keys: Sequence[tuple[ThrottleScope, str]], now: float, forget_before: float
+    ) -> None: ...
+    async def clear_login_failures(self, scope: ThrottleScope, subject: str) -> None: ...
+
     # audit and change tracking
     async def audit(self, event: AuditEvent) -> int: ...
     async def audit_outcome(self, audit_id: int, outcome: AuditOutcome) -> None: ...
@@ -183,6 +274,7 @@ class Store(Protocol):
 
 __all__ = [
     "AccessFacts",
+    "ApiToken",
     "AuditEvent",
     "AuditOutcome",
     "AuditRecord",
@@ -191,8 +283,12 @@ __all__ = [
     "ConflictError",
     "Endpoint",
     "GatewayHostKey",
+    "LoginSession",
+    "MFAState",
     "Membership",
     "NotFoundError",
     "Store",
     "StoreError",
+    "ThrottleRecord",
+    "ThrottleScope",
 ]
