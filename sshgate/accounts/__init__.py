@@ -1,10 +1,66 @@
-"""User accounts: passwords, and (see the accounts issue) TOTP MFA, sessions and tokens."""
+"""User accounts: passwords, TOTP MFA with recovery codes, login sessions and API tokens.
 
+The service is `Accounts` (with `Accounts.mfa` for enrollment); the pure pieces (`totp`,
+`recovery`, `throttle`, `bearer`, `principal`) hold the rules, the store makes them atomic.
+"""
+
+from sshgate.accounts.errors import (
+    AccountsError,
+    InvalidCode,
+    InvalidToken,
+    InvalidTokenName,
+    LoginFailed,
+    MFAAlreadyEnabled,
+    MFANotEnabled,
+    NoPendingSetup,
+    NotPermitted,
+    SecondFactorLocked,
+    SecondFactorRequired,
+    SecretsKeyError,
+    Throttled,
+    TokenNotFound,
+    WrongPassword,
+)
+from sshgate.accounts.mfa import MFA, Enrollment
 from sshgate.accounts.passwords import (
     PasswordPolicyError,
     check_password_policy,
     hash_password,
     verify_password,
 )
+from sshgate.accounts.principal import Principal, effective_amr
+from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts.service import Accounts, CreatedToken, LoginResult, PasswordChanged
+from sshgate.accounts.totp import terminal_qr
 
-__all__ = ["PasswordPolicyError", "check_password_policy", "hash_password", "verify_password"]
+__all__ = [
+    "MFA",
+    "Accounts",
+    "AccountsError",
+    "CreatedToken",
+    "Enrollment",
+    "InvalidCode",
+    "InvalidToken",
+    "InvalidTokenName",
+    "LoginFailed",
+    "LoginResult",
+    "MFAAlreadyEnabled",
+    "MFANotEnabled",
+    "NoPendingSetup",
+    "NotPermitted",
+    "PasswordChanged",
+    "PasswordPolicyError",
+    "Principal",
+    "SecondFactorLocked",
+    "SecondFactorRequired",
+    "SecretBox",
+    "SecretsKeyError",
+    "Throttled",
+    "TokenNotFound",
+    "WrongPassword",
+    "check_password_policy",
+    "effective_amr",
+    "hash_password",
+    "terminal_qr",
+    "verify_password",
+]

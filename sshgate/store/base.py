@@ -246,6 +246,9 @@ class Store(Protocol):
     async def record_mfa_failure(
         self, user_id: str, now: float, limit: int, lock_seconds: float
     ) -> float | None: ...
+    async def enable_mfa_for_secret(
+        self, user_id: str, secret_enc: bytes, code_hashes: Sequence[str], at: float
+    ) -> bool: ...
     async def disable_mfa(self, user_id: str, at: float) -> int: ...
     async def replace_recovery_codes(
         self, user_id: str, code_hashes: Sequence[str], at: float

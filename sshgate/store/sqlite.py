@@ -13,6 +13,7 @@ import uuid
 
 from sshgate.policy.model import Environment, Organization, OrgRole, Project, ProjectRole, User
 from sshgate.store import _rows as rows
+from sshgate.store._accounts import AccountStore
 from sshgate.store._database import Database, Transaction
 from sshgate.store._ledger import Kind, Ledger, bump_policy_version, require
 from sshgate.store.base import AccessFacts, ConflictError, Membership, NotFoundError
@@ -40,7 +41,7 @@ async def _changed(
     await bump_policy_version(tx)
 
 
-class SQLiteStore(Ledger):
+class SQLiteStore(AccountStore, Ledger):
     """`Store` on SQLite. Open with `await SQLiteStore.open(path)`; close when done."""
 
     @classmethod

@@ -225,7 +225,7 @@ def test_passwords_and_keyboard_interactive_are_not_offered(
 
 
 def test_trusted_key_fingerprint_matches_fixture() -> None:
-    # Guards the fixture wiring: the CA the gateway is told to trust signs the builder's certificates.
+    # Guards the fixture wiring: the CA the gateway trusts signs the builder's certificates.
     line = (VECTORS / "trusted_ca.pub").read_text().strip()
     pub = (
         builder.trusted_ca_key()

@@ -57,9 +57,21 @@ def test_every_cert_file_is_indexed_and_every_rule_is_known() -> None:
     on_disk = {p.name for p in VECTORS_DIR.glob("*.cert")}
     assert on_disk == {e["file"] for e in FILE_ENTRIES}
     rules = {
-        "ok", "malformed", "not-user-certificate", "untrusted-signer", "signer-is-certificate",
-        "bad-signature", "expired", "not-yet-valid", "principals", "critical-option",
-        "source-address", "claims", "key-id", "revoked", "unknown-user",
+        "ok",
+        "malformed",
+        "not-user-certificate",
+        "untrusted-signer",
+        "signer-is-certificate",
+        "bad-signature",
+        "expired",
+        "not-yet-valid",
+        "principals",
+        "critical-option",
+        "source-address",
+        "claims",
+        "key-id",
+        "revoked",
+        "unknown-user",
     }
     assert {e["rule"] for e in ENTRIES} == rules
 
@@ -95,8 +107,11 @@ def test_good_vectors_are_alice_signed_by_the_trusted_ca(name: str) -> None:
 
 @pytest.mark.parametrize(
     ("name", "pub_file"),
-    [("good-mfa", "user_ed25519.pub"), ("good-ecdsa-p256", "user_ecdsa_p256.pub"),
-     ("good-rsa-3072", "user_rsa3072.pub")],
+    [
+        ("good-mfa", "user_ed25519.pub"),
+        ("good-ecdsa-p256", "user_ecdsa_p256.pub"),
+        ("good-rsa-3072", "user_rsa3072.pub"),
+    ],
 )
 def test_subject_key_blob_is_the_plain_user_key(name: str, pub_file: str) -> None:
     cert = _parse(name)
@@ -148,8 +163,13 @@ def test_principal_lists_are_reported_as_presented() -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["claims-missing", "claims-invalid-json", "claims-huge", "claims-amr-wrong-type",
-     "claims-duplicated"],
+    [
+        "claims-missing",
+        "claims-invalid-json",
+        "claims-huge",
+        "claims-amr-wrong-type",
+        "claims-duplicated",
+    ],
 )
 def test_unreadable_claims_raise_claims_error(name: str) -> None:
     cert = _parse(name)
@@ -179,8 +199,13 @@ def test_line_whose_type_disagrees_with_the_blob_is_refused() -> None:
 
 @pytest.mark.parametrize(
     "line",
-    ["", "ssh-ed25519-cert-v01@openssh.com", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
-     "ssh-ed25519-cert-v01@openssh.com ====", "ssh-ed25519-cert-v01@openssh.com AAAA é"],
+    [
+        "",
+        "ssh-ed25519-cert-v01@openssh.com",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5",
+        "ssh-ed25519-cert-v01@openssh.com ====",
+        "ssh-ed25519-cert-v01@openssh.com AAAA é",
+    ],
     ids=["empty", "type-only", "plain-key", "padding-only", "non-ascii-comment"],
 )
 def test_lines_that_are_not_certificates_are_refused(line: str) -> None:
@@ -211,8 +236,15 @@ CA_KEYS = _ca_keys()
 
 @pytest.mark.parametrize(
     ("ca", "algorithm"),
-    [("ecdsa-p256", None), ("ecdsa-p384", None), ("ecdsa-p521", None), ("ed25519", None),
-     ("rsa", "ssh-rsa"), ("rsa", "rsa-sha2-256"), ("rsa", "rsa-sha2-512")],
+    [
+        ("ecdsa-p256", None),
+        ("ecdsa-p384", None),
+        ("ecdsa-p521", None),
+        ("ed25519", None),
+        ("rsa", "ssh-rsa"),
+        ("rsa", "rsa-sha2-256"),
+        ("rsa", "rsa-sha2-512"),
+    ],
 )
 def test_signatures_of_each_ca_key_type_verify(ca: str, algorithm: str | None) -> None:
     blob = builder.build(builder.good_spec(7), CA_KEYS[ca], algorithm=algorithm)
@@ -225,8 +257,12 @@ def test_signatures_of_each_ca_key_type_verify(ca: str, algorithm: str | None) -
 
 @pytest.mark.parametrize(
     ("ca", "algorithm"),
-    [("rsa", "ssh-ed25519"), ("ed25519", "rsa-sha2-512"), ("ecdsa-p256", "ecdsa-sha2-nistp384"),
-     ("rsa", "rsa-sha2-1024")],
+    [
+        ("rsa", "ssh-ed25519"),
+        ("ed25519", "rsa-sha2-512"),
+        ("ecdsa-p256", "ecdsa-sha2-nistp384"),
+        ("rsa", "rsa-sha2-1024"),
+    ],
 )
 def test_signature_algorithm_that_does_not_fit_the_key_never_verifies(
     ca: str, algorithm: str
@@ -264,12 +300,29 @@ def test_certificate_signed_by_ssh_keygen_verifies(tmp_path: Path) -> None:
     if shutil.which("ssh-keygen") is None:
         pytest.skip("ssh-keygen is not installed")
     for name in ("ca", "user"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
-                        str(tmp_path / name)], check=True)
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / name)], check=True
+        )
     subprocess.run(
-        ["ssh-keygen", "-q", "-s", str(tmp_path / "ca"), "-I", "key-id", "-n", "alice",
-         "-z", "77", "-V", "+1h", "-O", "source-address=127.0.0.1",
-         "-O", "extension:token-claims@sshgate=xyz", str(tmp_path / "user.pub")],
+        [
+            "ssh-keygen",
+            "-q",
+            "-s",
+            str(tmp_path / "ca"),
+            "-I",
+            "key-id",
+            "-n",
+            "alice",
+            "-z",
+            "77",
+            "-V",
+            "+1h",
+            "-O",
+            "source-address=127.0.0.1",
+            "-O",
+            "extension:token-claims@sshgate=xyz",
+            str(tmp_path / "user.pub"),
+        ],
         check=True,
     )
     cert = parse_certificate_line((tmp_path / "user-cert.pub").read_text())
@@ -299,13 +352,17 @@ def test_extension_data_that_is_not_one_ssh_string_is_malformed() -> None:
 
 
 def test_unparsable_signature_key_is_reported_not_raised() -> None:
-    blob = builder.build(builder.good_spec(5), CA_KEYS["ed25519"],
-                         signature_key_blob=builder.string("ssh-ed25519") + b"\x00")
+    blob = builder.build(
+        builder.good_spec(5),
+        CA_KEYS["ed25519"],
+        signature_key_blob=builder.string("ssh-ed25519") + b"\x00",
+    )
     cert = parse_certificate(blob)
     assert cert.signature_key_type == "ssh-ed25519" and not cert.signature_valid
 
 
 # --- hostile bytes ---------------------------------------------------------------------
+
 
 def _parse_or_format_error(blob: bytes) -> None:
     with contextlib.suppress(CertificateFormatError):

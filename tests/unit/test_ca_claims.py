@@ -136,11 +136,13 @@ def test_arbitrary_bytes_decode_or_raise_claims_error(data: bytes) -> None:
         decode_claims(data)
 
 
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+)
 def test_arbitrary_json_decodes_or_raises_claims_error(document: object) -> None:
     try:
         claims = decode_claims(json.dumps(document).encode())

@@ -38,12 +38,20 @@ USER_KEY_LINE = public_key_line(ed25519.Ed25519PrivateKey.generate().public_key(
 
 def _request(mfa: bool = True, **changes: object) -> IssueRequest:
     claims = Claims(
-        sub=USER_ID, amr=("pwd", "mfa") if mfa else ("pwd",), auth_time=ISSUED_AT - 5,
+        sub=USER_ID,
+        amr=("pwd", "mfa") if mfa else ("pwd",),
+        auth_time=ISSUED_AT - 5,
         jti="session-1",
     )
     request = IssueRequest(
-        public_key=USER_KEY_LINE, user_id=USER_ID, username="alice", serial=4242,
-        claims=claims, issued_at=ISSUED_AT, ttl=3600, permissions=Permissions(),
+        public_key=USER_KEY_LINE,
+        user_id=USER_ID,
+        username="alice",
+        serial=4242,
+        claims=claims,
+        issued_at=ISSUED_AT,
+        ttl=3600,
+        permissions=Permissions(),
     )
     return replace(request, **changes)  # type: ignore[arg-type]
 
@@ -54,7 +62,10 @@ def _ssh_keygen_listing(tmp_path: Path, certificate: str) -> list[str]:
     path = tmp_path / "id-cert.pub"
     path.write_text(certificate + "\n")
     result = subprocess.run(
-        ["ssh-keygen", "-L", "-f", str(path)], check=True, capture_output=True, text=True,
+        ["ssh-keygen", "-L", "-f", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
         env={"TZ": "UTC", "PATH": "/usr/bin:/bin"},
     )
     return result.stdout.splitlines()
@@ -89,7 +100,10 @@ def test_certificate_has_the_contract_layout() -> None:
     assert (cert.valid_after, cert.valid_before) == (ISSUED_AT - 60, ISSUED_AT + 3600)
     assert cert.critical_options == ()
     assert [name for name, _ in cert.extensions] == [
-        "has-mfa@sshgate", "permit-agent-forwarding", "permit-port-forwarding", "permit-pty",
+        "has-mfa@sshgate",
+        "permit-agent-forwarding",
+        "permit-port-forwarding",
+        "permit-pty",
         "token-claims@sshgate",
     ]
     assert cert.extension_value("has-mfa@sshgate") == b""
@@ -223,11 +237,23 @@ def key_lines() -> dict[str, str]:
 @pytest.mark.parametrize(
     ("name", "accepted"),
     [
-        ("ed25519", True), ("ecdsa-p256", True), ("ecdsa-p384", True), ("ecdsa-p521", True),
-        ("rsa-3072", True), ("rsa-4096", True), ("ed25519-with-comment", True),
-        ("rsa-2048", False), ("certificate", False), ("dsa", False), ("security-key", False),
-        ("type-mismatch", False), ("bad-base64", False), ("truncated", False), ("empty", False),
-        ("type-only", False), ("huge", False),
+        ("ed25519", True),
+        ("ecdsa-p256", True),
+        ("ecdsa-p384", True),
+        ("ecdsa-p521", True),
+        ("rsa-3072", True),
+        ("rsa-4096", True),
+        ("ed25519-with-comment", True),
+        ("rsa-2048", False),
+        ("certificate", False),
+        ("dsa", False),
+        ("security-key", False),
+        ("type-mismatch", False),
+        ("bad-base64", False),
+        ("truncated", False),
+        ("empty", False),
+        ("type-only", False),
+        ("huge", False),
     ],
 )
 def test_user_key_types_accepted_or_refused(
@@ -264,8 +290,13 @@ def test_claims_of_another_user_are_refused() -> None:
 
 @pytest.mark.parametrize(
     "changes",
-    [{"serial": 0}, {"serial": 2**64}, {"username": "Alice"}, {"username": "a,b"},
-     {"source_address": "not an address"}],
+    [
+        {"serial": 0},
+        {"serial": 2**64},
+        {"username": "Alice"},
+        {"username": "a,b"},
+        {"source_address": "not an address"},
+    ],
     ids=["serial-zero", "serial-too-big", "username-upper", "username-comma", "bad-address"],
 )
 def test_values_the_store_never_produces_are_refused(changes: dict[str, object]) -> None:

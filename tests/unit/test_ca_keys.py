@@ -108,7 +108,9 @@ def test_fingerprint_matches_ssh_keygen(tmp_path: Path) -> None:
     line = generate_ed25519_key_file(tmp_path / "ca.key")
     shown = subprocess.run(
         ["ssh-keygen", "-l", "-f", str(tmp_path / "ca.key.pub")],
-        check=True, capture_output=True, text=True,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.split()[1]
     assert fingerprint(line) == shown
     assert fingerprint(load_private_key(tmp_path / "ca.key").public_key()) == shown

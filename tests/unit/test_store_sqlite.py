@@ -26,6 +26,7 @@ from sshgate.store import (
     open_store,
     sqlite_path,
 )
+from sshgate.store._migrations import load_migrations
 
 PID = "abcdefg123456"
 OTHER_PID = "zyxwvut654321"
@@ -134,12 +135,15 @@ async def test_foreign_keys_are_enforced(store: SQLiteStore) -> None:
         )
 
 
+SHIPPED_VERSIONS = [m.version for m in load_migrations()]
+
+
 async def test_migrations_are_applied_once(db_path: Path) -> None:
     first = await SQLiteStore.open(str(db_path))
     await first.create_user("alice", "a@example.com", "h")
     await first.close()
     before = raw(db_path, "SELECT version, applied_at FROM schema_migrations ORDER BY version")
-    assert [v for v, _ in before] == [1]
+    assert [v for v, _ in before] == SHIPPED_VERSIONS
 
     again = await SQLiteStore.open(str(db_path))
     try:
@@ -162,7 +166,8 @@ async def test_stores_opened_at_once_on_one_file_both_migrate_cleanly(db_path: P
     stores = await asyncio.gather(*(SQLiteStore.open(str(db_path)) for _ in range(4)))
     for s in stores:
         await s.close()
-    assert raw(db_path, "SELECT version FROM schema_migrations") == [(1,)]
+    versions = raw(db_path, "SELECT version FROM schema_migrations ORDER BY version")
+    assert [v for (v,) in versions] == SHIPPED_VERSIONS
 
 
 async def test_a_closed_store_raises_store_error(store: SQLiteStore) -> None:

@@ -1,0 +1,135 @@
+"""The one exception hierarchy of the accounts package.
+
+Messages are safe to show to the caller: they never carry a password, a code, a token, a
+secret, or whether a username exists.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AccountsError",
+    "InvalidCode",
+    "InvalidToken",
+    "InvalidTokenName",
+    "LoginFailed",
+    "MFAAlreadyEnabled",
+    "MFANotEnabled",
+    "NoPendingSetup",
+    "NotPermitted",
+    "SecondFactorLocked",
+    "SecondFactorRequired",
+    "SecretsKeyError",
+    "Throttled",
+    "TokenNotFound",
+    "WrongPassword",
+]
+
+
+class AccountsError(Exception):
+    """Base class of every error raised by ``sshgate.accounts``."""
+
+
+class LoginFailed(AccountsError):
+    """Raised by a login whose username is unknown, whose password is wrong, or whose user is
+    disabled: one message for all three, so that a login reveals nothing about accounts."""
+
+    def __init__(self) -> None:
+        super().__init__("invalid username or password")
+
+
+class SecondFactorRequired(AccountsError):
+    """Raised by a login whose password was right, for a user with MFA, when no code was given.
+    Never raised before the password was verified (it would tell who has MFA)."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has MFA: a TOTP code or a recovery code is required")
+
+
+class InvalidCode(AccountsError):
+    """Raised when a TOTP or recovery code is wrong, already used (a TOTP time step is
+    accepted once), or not of either format."""
+
+    def __init__(self, message: str = "invalid or already used code") -> None:
+        super().__init__(message)
+
+
+class SecondFactorLocked(AccountsError):
+    """Raised after 5 consecutive wrong codes, for 15 minutes: no code is checked meanwhile."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(
+            "too many wrong codes: the second factor is locked;"
+            f" try again in {self.retry_after} seconds"
+        )
+
+
+class Throttled(AccountsError):
+    """Raised instead of checking a password after 10 consecutive failures for the username or
+    the client address: one attempt per minute is allowed then, never a hard lock."""
+
+    def __init__(self, retry_after: float) -> None:
+        self.retry_after = max(1, int(retry_after + 0.999))
+        super().__init__(
+            f"too many failed logins: try again in {self.retry_after} seconds"
+        )
+
+
+class WrongPassword(AccountsError):
+    """Raised when a signed-in user confirms an action (password change, MFA disable) with a
+    wrong password. Unlike LoginFailed it may say so: the caller is already authenticated."""
+
+    def __init__(self) -> None:
+        super().__init__("the password is not correct")
+
+
+class InvalidToken(AccountsError):
+    """Raised for a bearer that is missing, malformed, unknown, revoked or expired, or whose
+    user is disabled; also for a login session ended by an MFA reset or disable."""
+
+    def __init__(self, message: str = "invalid or expired token; log in again") -> None:
+        super().__init__(message)
+
+
+class MFAAlreadyEnabled(AccountsError):
+    """Raised by MFA setup when MFA is already on (disable it first)."""
+
+    def __init__(self) -> None:
+        super().__init__("MFA is already enabled for this account")
+
+
+class MFANotEnabled(AccountsError):
+    """Raised by MFA disable and by new recovery codes when the account has no MFA."""
+
+    def __init__(self) -> None:
+        super().__init__("MFA is not enabled for this account")
+
+
+class NoPendingSetup(AccountsError):
+    """Raised by MFA verify without a setup before it."""
+
+    def __init__(self) -> None:
+        super().__init__("no MFA setup in progress: run the setup first")
+
+
+class NotPermitted(AccountsError):
+    """Raised when the bearer may not do this, e.g. an API token creating another token."""
+
+
+class TokenNotFound(AccountsError):
+    """Raised when revoking an API token the caller does not have (or already revoked)."""
+
+    def __init__(self) -> None:
+        super().__init__("no such API token")
+
+
+class SecretsKeyError(AccountsError):
+    """Raised when ``secrets.key_file`` is missing, not 32 bytes, readable by group or others,
+    or does not open a stored secret (a different key)."""
+
+
+class InvalidTokenName(AccountsError):
+    """Raised when an API token name is empty, too long, or not printable."""
+
+    def __init__(self) -> None:
+        super().__init__("a token name is 1 to 64 printable characters")

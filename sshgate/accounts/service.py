@@ -1,0 +1,227 @@
+"""The accounts service: logging in, the bearer behind every API call, password change and
+API tokens. MFA enrollment lives in `mfa.py` and is reached as `Accounts.mfa`.
+
+All I/O goes through the `Store`; the clock is injectable (`now`) so that tests can step
+through TOTP time steps and lock periods without sleeping.
+
+A login opens a session whose `amr` is fixed at that moment: ["pwd"], or ["pwd", "mfa"] when
+a TOTP or recovery code was verified in it. An API token carries the amr and auth_time of
+the login session that created it, so a token made before MFA was enabled stays without
+"mfa" and must be re-created. Tokens are made from login sessions only (a token cannot mint
+tokens), do not expire, and survive a password change (bots keep working; revoke them
+explicitly); they stop working when revoked or when their user is disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sshgate.accounts.bearer import bearer_hash, kind_of, new_bearer
+from sshgate.accounts.credentials import PasswordCheck
+from sshgate.accounts.errors import (
+    InvalidToken,
+    InvalidTokenName,
+    LoginFailed,
+    NotPermitted,
+    SecondFactorRequired,
+    TokenNotFound,
+    WrongPassword,
+)
+from sshgate.accounts.mfa import MFA
+from sshgate.accounts.passwords import check_password_policy, hash_password
+from sshgate.accounts.principal import Principal, effective_amr, session_ended_by_mfa_change
+from sshgate.accounts.second_factor import SecondFactor
+from sshgate.accounts.secretbox import SecretBox
+from sshgate.policy.model import User
+from sshgate.store.base import ApiToken, LoginSession, Store
+
+__all__ = ["DEFAULT_SESSION_TTL", "Accounts", "CreatedToken", "LoginResult", "PasswordChanged"]
+
+DEFAULT_SESSION_TTL = 86400
+# last_used_at of a token is written at most this often.
+TOKEN_TOUCH_INTERVAL = 60.0
+MAX_TOKEN_NAME = 64
+PWD: tuple[str, ...] = ("pwd",)
+PWD_MFA: tuple[str, ...] = ("pwd", "mfa")
+
+
+@dataclass(frozen=True)
+class LoginResult:
+    """A new login session. `token` is its bearer secret: it is shown once, never stored."""
+
+    token: str
+    session_id: str
+    user: User
+    amr: tuple[str, ...]
+    auth_time: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class PasswordChanged:
+    sessions_ended: int
+    certificates_revoked: int
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A new API token; `token` is its secret, shown once."""
+
+    token: str
+    record: ApiToken
+
+
+class Accounts:
+    def __init__(
+        self,
+        store: Store,
+        box: SecretBox,
+        session_ttl: int = DEFAULT_SESSION_TTL,
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        self._store = store
+        self._session_ttl = session_ttl
+        self._now = now
+        self._passwords = PasswordCheck(store, now)
+        self._second_factor = SecondFactor(store, box, now)
+        self.mfa = MFA(store, box, self._passwords, self._second_factor, now)
+
+    # logging in and out
+
+    async def login(
+        self, username: str, password: str, code: str | None, client: str
+    ) -> LoginResult:
+        """Check the password (throttled), then, for a user with MFA, the code.
+
+        Raises Throttled, LoginFailed (the same for an unknown user, a wrong password and a
+        disabled user), then SecondFactorRequired, InvalidCode or SecondFactorLocked: what
+        concerns the second factor only once the password was right. A code given to an
+        account without MFA is ignored.
+        """
+        user = await self._passwords.verify(username, password, client)
+        if user is None:
+            raise LoginFailed()
+        amr = PWD
+        if user.mfa_enabled:
+            if not code:
+                raise SecondFactorRequired()
+            await self._second_factor.verify(user.id, code)
+            amr = PWD_MFA
+        now = self._now()
+        return await self.open_session(user, amr, now, client)
+
+    async def open_session(
+        self,
+        user: User,
+        amr: tuple[str, ...],
+        auth_time: float,
+        client: str,
+        ttl: int | None = None,
+    ) -> LoginResult:
+        """Record a login session for an already authenticated user."""
+        now = self._now()
+        token = new_bearer("session")
+        session = LoginSession(
+            id=str(uuid.uuid4()),
+            user_id=user.id,
+            token_hash=bearer_hash(token),
+            amr=amr,
+            auth_time=auth_time,
+            created_at=now,
+            expires_at=now + (self._session_ttl if ttl is None else ttl),
+            client=client or None,
+        )
+        await self._store.create_login_session(session)
+        return LoginResult(token, session.id, user, amr, auth_time, session.expires_at)
+
+    async def session_from_token(self, bearer: str) -> Principal:
+        """The caller behind a session or API token bearer; InvalidToken when it is unknown,
+        revoked, expired, of a disabled user, or a session from before an MFA reset."""
+        kind = kind_of(bearer)
+        if kind is None:
+            raise InvalidToken()
+        digest = bearer_hash(bearer)
+        now = self._now()
+        if kind == "session":
+            session = await self._store.get_login_session(digest)
+            if session is None or session.revoked_at is not None or now >= session.expires_at:
+                raise InvalidToken()
+            user = await self._live_user(session.user_id)
+            if session_ended_by_mfa_change(session.auth_time, user):
+                raise InvalidToken()
+            auth_time, amr, jti = session.auth_time, session.amr, session.id
+            expires_at: float | None = session.expires_at
+        else:
+            token = await self._store.get_api_token(digest)
+            if token is None or token.revoked_at is not None:
+                raise InvalidToken()
+            user = await self._live_user(token.user_id)
+            await self._store.touch_api_token(token.id, now, TOKEN_TOUCH_INTERVAL)
+            auth_time, amr, jti, expires_at = token.auth_time, token.amr, token.id, None
+        whole = int(auth_time)
+        return Principal(user, effective_amr(amr, whole, user), whole, jti, kind, expires_at)
+
+    async def logout(self, principal: Principal) -> None:
+        """End the caller's login session; an API token is revoked with `revoke_token`."""
+        if principal.kind != "session":
+            raise NotPermitted(
+                "an API token is not a login session: revoke it with DELETE /api/tokens/{id}"
+            )
+        await self._store.revoke_login_session(principal.jti, self._now())
+
+    # password
+
+    async def change_password(
+        self, user: User, old: str, new: str, client: str = ""
+    ) -> PasswordChanged:
+        """Set a new password after checking the old one (throttled like a login). Ends every
+        login session of the user, the caller's included, and revokes their certificates.
+        Raises WrongPassword, Throttled, PasswordPolicyError."""
+        if await self._passwords.verify(user.username, old, client) is None:
+            raise WrongPassword()
+        check_password_policy(new)
+        password_hash = await asyncio.to_thread(hash_password, new)
+        await self._store.set_password_hash(user.id, password_hash)
+        now = self._now()
+        ended = await self._store.revoke_user_sessions(user.id, now)
+        revoked = await self._store.revoke_user_certificates(user.id, now)
+        return PasswordChanged(sessions_ended=ended, certificates_revoked=revoked)
+
+    # API tokens
+
+    async def create_token(self, principal: Principal, name: str) -> CreatedToken:
+        """A token for bots with the caller's amr and auth_time; only from a login session."""
+        if principal.kind != "session":
+            raise NotPermitted("API tokens are created from a login session, not with a token")
+        name = name.strip()
+        if not 0 < len(name) <= MAX_TOKEN_NAME or not name.isprintable():
+            raise InvalidTokenName()
+        token = new_bearer("token")
+        record = ApiToken(
+            id=str(uuid.uuid4()),
+            user_id=principal.user.id,
+            name=name,
+            token_hash=bearer_hash(token),
+            amr=principal.amr,
+            auth_time=principal.auth_time,
+            created_at=self._now(),
+        )
+        await self._store.create_api_token(record)
+        return CreatedToken(token, record)
+
+    async def list_tokens(self, user: User) -> list[ApiToken]:
+        return await self._store.list_api_tokens(user.id)
+
+    async def revoke_token(self, user: User, token_id: str) -> None:
+        if not await self._store.revoke_api_token(user.id, token_id, self._now()):
+            raise TokenNotFound()
+
+    async def _live_user(self, user_id: str) -> User:
+        user = await self._store.get_user(user_id)
+        if user is None or user.disabled:
+            raise InvalidToken()
+        return user
