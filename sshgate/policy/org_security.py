@@ -1,0 +1,47 @@
+"""Who may switch an organization's "MFA required" on or off. Pure.
+
+Switching on needs three things, checked in this order so the refusal names the first one
+missing: the switcher is an owner or admin, the org has the advanced-user-management
+add-on, and the switcher has MFA on their own account (so they cannot lock themselves
+out). Switching off needs only the role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, Organization, OrgRole
+
+NOT_OWNER_OR_ADMIN = "only an owner or admin of {org} can change its MFA requirement"
+NO_ADDON = "{org} needs the advanced-user-management add-on before it can require MFA"
+SWITCHER_WITHOUT_MFA = (
+    "enable MFA on your own account first (sshgate mfa setup, then sshgate login -f), "
+    "then switch MFA required on for {org}"
+)
+MAY_ADMINISTER = (OrgRole.OWNER, OrgRole.ADMIN)
+
+
+@dataclass(frozen=True)
+class SwitchRefusal:
+    rule: str  # "role" | "addon" | "switcher-mfa"
+    message: str
+
+
+def may_switch_mfa_required(
+    org: Organization, role: OrgRole | None, switcher_has_mfa: bool, turn_on: bool
+) -> SwitchRefusal | None:
+    """None when the switch may happen; else the first missing prerequisite."""
+    if role not in MAY_ADMINISTER:
+        return SwitchRefusal("role", NOT_OWNER_OR_ADMIN.format(org=org.name))
+    if not turn_on:
+        return None
+    if ADVANCED_USER_MANAGEMENT not in org.addons:
+        return SwitchRefusal("addon", NO_ADDON.format(org=org.name))
+    if not switcher_has_mfa:
+        return SwitchRefusal("switcher-mfa", SWITCHER_WITHOUT_MFA.format(org=org.name))
+    return None
+
+
+def may_view_security(role: OrgRole | None) -> bool:
+    """The member list with MFA status, and reminders, are for owners and admins."""
+    return role in MAY_ADMINISTER
