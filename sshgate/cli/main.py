@@ -1,85 +1,24 @@
-"""The `sshgate` command. Subcommands load lazily: `sshgate cert ensure` runs before every
-SSH connection and must not pay for the server side's imports."""
+"""The `sshgate` entry point.
+
+`sshgate cert ensure` runs before every SSH connection to the gateway, so it is dispatched
+here before click or anything heavy is imported: when the certificate is still good it
+only reads one small JSON file.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sys
-from typing import Any
-
-import click
-
-from sshgate import __version__
-
-# command name -> (module, attribute); loaded only when that command runs or lists help.
-_COMMANDS: dict[str, tuple[str, str]] = {
-    "init": ("sshgate.cli.init_cmd", "init"),
-    "serve": ("sshgate.cli.serve_cmd", "serve"),
-    "demo": ("sshgate.cli.demo_cmd", "demo"),
-    "admin": ("sshgate.cli.admin", "admin"),
-}
-
-
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = _COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        command: click.Command = getattr(importlib.import_module(target[0]), target[1])
-        return command
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="sshgate")
-def cli() -> None:
-    """sshgate: SSH certificates with an MFA claim, and a gateway that enforces it."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    from sshgate.cli._output import Refusal
-
     args = sys.argv[1:] if argv is None else argv
-    try:
-        status = cli.main(args=args, prog_name="sshgate", standalone_mode=False)
-        if isinstance(status, int) and status:
-            sys.exit(status)
-    except click.exceptions.Abort:
-        _fail("aborted", 1)
-    except click.UsageError as exc:
-        _fail(f"{exc.format_message()} (see: sshgate {_path(exc)}--help)", 2)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), exc.exit_code)
-    except Refusal as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # never a traceback; the one line names the failure
-        if _debug():
-            raise
-        _fail(f"{type(exc).__name__}: {exc}", 1)
-    sys.exit(0)
+    if args[:2] == ["cert", "ensure"] and "--help" not in args and "-h" not in args:
+        from sshgate.client.ensure import ensure_main
 
+        sys.exit(ensure_main(args[2:]))
+    from sshgate.cli.app import run
 
-def _path(exc: click.UsageError) -> str:
-    ctx: Any = exc.ctx
-    if ctx is None:
-        return ""
-    parts = ctx.command_path.split()[1:]
-    return " ".join(parts) + " " if parts else ""
-
-
-def _debug() -> bool:
-    import os
-
-    return os.environ.get("SSHGATE_DEBUG") == "1"
-
-
-def _fail(message: str, code: int) -> None:
-    sys.stderr.write(f"sshgate: {message}\n")
-    sys.exit(code)
+    run(args)
 
 
 if __name__ == "__main__":

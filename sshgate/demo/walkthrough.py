@@ -47,7 +47,7 @@ class DemoSite:
 
     def admin(self, *args: str, stdin: str | None = None) -> dict[str, object]:
         """Run one `sshgate admin` command in this process and return its JSON answer."""
-        from sshgate.cli.main import cli
+        from sshgate.cli.app import cli
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out), _stdin(stdin):
