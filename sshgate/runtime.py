@@ -17,6 +17,7 @@ from pathlib import Path
 
 import asyncssh
 
+from sshgate.api.serve import ApiHandle, ApiStartupError, start_api
 from sshgate.ca.keys import KeyDir, fingerprint
 from sshgate.config import Config, load_config
 from sshgate.logs import log
@@ -66,6 +67,7 @@ class Runtime:
     config: Config | None = None
     store: Store | None = None
     gateway: Gateway | None = None
+    api: ApiHandle | None = None
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -81,7 +83,17 @@ class Runtime:
             upstream_ca = read_private_key_file(config.gateway.upstream_ca_key_file)
             self.gateway = Gateway(config, self.store, host_keys, UpstreamSigner(upstream_ca))
             await self.gateway.start()
-        log("ready", role=self.role, gateway=config.gateway.listen if self.gateway else None)
+        if self.role in ("all", "api"):
+            try:
+                self.api = await start_api(config, self.store)
+            except ApiStartupError as exc:
+                raise StartupError(str(exc)) from None
+        log(
+            "ready",
+            role=self.role,
+            gateway=config.gateway.listen if self.gateway else None,
+            api=config.api.listen if self.api else None,
+        )
 
     async def reload(self) -> None:
         """SIGHUP: new configuration and keys for new connections; open sessions stay."""
@@ -104,6 +116,8 @@ class Runtime:
             log("reload_failed", error=str(exc))
 
     async def stop(self, drain: bool) -> None:
+        if self.api is not None:
+            await self.api.stop()
         if self.gateway is not None:
             timeout = float(self.config.gateway.drain_timeout) if self.config and drain else 0.0
             await self.gateway.drain(timeout)

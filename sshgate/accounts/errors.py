@@ -70,9 +70,7 @@ class Throttled(AccountsError):
 
     def __init__(self, retry_after: float) -> None:
         self.retry_after = max(1, int(retry_after + 0.999))
-        super().__init__(
-            f"too many failed logins: try again in {self.retry_after} seconds"
-        )
+        super().__init__(f"too many failed logins: try again in {self.retry_after} seconds")
 
 
 class WrongPassword(AccountsError):

@@ -32,9 +32,7 @@ def generate(count: int = CODE_COUNT) -> list[str]:
     codes: set[str] = set()
     while len(codes) < count:
         raw = "".join(secrets.choice(_ALPHABET) for _ in range(_LENGTH))
-        codes.add(
-            "-".join(raw[i : i + _GROUP_LENGTH] for i in range(0, _LENGTH, _GROUP_LENGTH))
-        )
+        codes.add("-".join(raw[i : i + _GROUP_LENGTH] for i in range(0, _LENGTH, _GROUP_LENGTH)))
     return sorted(codes)
 
 

@@ -54,13 +54,16 @@ def looks_like_totp(code: str) -> bool:
 
 def matching_step(secret: str, code: str, at: float) -> int | None:
     """The time step (Unix time // 30) within ±1 of `at` whose code is `code`, else None.
-    pyotp compares in constant time and returns the matched step."""
+    pyotp (2.12+: `verify_and_get_timecode`) compares in constant time and returns the
+    matched step."""
     if not looks_like_totp(code):
         return None
     try:
-        return _totp(secret).verify_and_get_timecode(code, for_time=at, valid_window=VALID_WINDOW)
+        step = _totp(secret).verify_and_get_timecode(code, for_time=at, valid_window=VALID_WINDOW)
     except pyotp.exceptions.OTPVerificationError:
         return None
+    # A mismatch raises in pyotp 2.12; accept only a real step number whatever a version does.
+    return step if isinstance(step, int) and not isinstance(step, bool) else None
 
 
 def code_at(secret: str, at: float) -> str:

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
 
+from sshgate import metrics
 from sshgate.ca.certificate import PresentedCertificate, parse_certificate
 from sshgate.ca.errors import CertificateFormatError
 from sshgate.logs import log
 from sshgate.policy.decision import Decision, GatewaySettings, Identity, RequestKind, Target, decide
 from sshgate.policy.messages import EXPIRED_BANNER, REVOKED_BANNER
 from sshgate.policy.model import Endpoint
+from sshgate.ssh_gateway._agent_adapter import watch_agent_requests
 from sshgate.ssh_gateway._auth_adapter import take_over_public_key_auth
 from sshgate.ssh_gateway.access import refresh_identity, resolve_target
 from sshgate.ssh_gateway.certcheck import (
@@ -30,8 +33,10 @@ from sshgate.ssh_gateway.certcheck import (
     check_certificate,
     permissions,
 )
+from sshgate.ssh_gateway.forwarding import open_tunnel
+from sshgate.ssh_gateway.limits import KEEPALIVE_COUNT_MAX, keepalive_interval
 from sshgate.ssh_gateway.session import GatewaySession
-from sshgate.ssh_gateway.upstream import UpstreamIdentity, connect_upstream
+from sshgate.ssh_gateway.upstream import UpstreamIdentity, UpstreamPool
 from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
@@ -47,6 +52,11 @@ def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
+TOO_MANY_CONNECTIONS = "sshgate: too many connections; try again later"
+LOGIN_TIMEOUT = "sshgate: login timeout"
+TOO_MANY_AUTH_FAILURES = "too many authentication failures"
+
+
 class GatewayConnection(asyncssh.SSHServer):
     def __init__(self, gateway: Gateway) -> None:
         self.gateway = gateway
@@ -57,9 +67,14 @@ class GatewayConnection(asyncssh.SSHServer):
         self._conn: asyncssh.SSHServerConnection | None = None
         self._failures = 0
         self._banner_sent = False
-        self._upstreams: dict[Endpoint, asyncio.Future[asyncssh.SSHClientConnection]] = {}
+        self.upstreams = UpstreamPool(self._upstream_identity, lambda: gateway.upstream_signer)
         self._permissions: dict[str, bool] = {}
         self._denied_blobs: set[bytes] = set()
+        self._login_timer: asyncio.TimerHandle | None = None
+        # Open channels, and since when there were none: for the idle timeout of a
+        # connection that carries nothing (an idle ControlMaster, `ssh -N`).
+        self.channels = 0
+        self._quiet_since = time.monotonic()
 
     # lifecycle
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -67,17 +82,55 @@ class GatewayConnection(asyncssh.SSHServer):
         peer = conn.get_extra_info("peername")
         self.client_address = str(peer[0]) if peer else ""
         take_over_public_key_auth(conn, self._validate)
-        if not self.gateway.admit(self):
-            conn.disconnect(asyncssh.DISC_TOO_MANY_CONNECTIONS, "too many connections")
+        gw = self.gateway.config.gateway
+        # A client that vanished without closing TCP (a suspended laptop, a NAT that
+        # forgot it) is let go after a few unanswered probes, about as soon as an idle one.
+        conn.set_keepalive(keepalive_interval(gw.idle_timeout), KEEPALIVE_COUNT_MAX)
+        refusal = self.gateway.admit(self)
+        if refusal is not None:
+            self.close_for(refusal, asyncssh.DISC_TOO_MANY_CONNECTIONS, TOO_MANY_CONNECTIONS)
+            return
+        if gw.login_timeout:
+            # The gateway's own timer rather than asyncssh's login_timeout, so that a
+            # SIGHUP'd configuration applies to the next connection.
+            loop = asyncio.get_running_loop()
+            self._login_timer = loop.call_later(gw.login_timeout, self._login_expired)
+
+    def _login_expired(self) -> None:
+        if self.identity is None:
+            self.close_for("login-timeout", asyncssh.DISC_CONNECTION_LOST, LOGIN_TIMEOUT)
+
+    def close_for(self, reason: str, code: int, message: str) -> None:
+        """Close the connection because of a limit; `reason` names it in logs and metrics."""
+        log("connection_closed", reason=reason, client=self.client_address)
+        metrics.limit_reached(reason)
+        if self._conn is not None:
+            self._conn.disconnect(code, message)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         self.gateway.release(self)
-        for future in self._upstreams.values():
-            if future.done() and not future.cancelled() and future.exception() is None:
-                future.result().close()
-            else:
-                future.cancel()
-        self._upstreams.clear()
+        self.upstreams.close()
+
+    def _upstream_identity(self, endpoint: Endpoint) -> UpstreamIdentity:
+        identity = self.identity_or_raise()
+        return UpstreamIdentity(endpoint.user, identity.user.id, identity.user.username)
+
+    # channels, for the idle timeout
+    def channel_opened(self) -> None:
+        self.channels += 1
+
+    def channel_closed(self) -> None:
+        self.channels = max(0, self.channels - 1)
+        if self.channels == 0:
+            self._quiet_since = time.monotonic()
+
+    def quiet_seconds(self, now: float) -> float:
+        """How long an authenticated connection has carried no channel at all (else 0)."""
+        if self.identity is None or self.channels:
+            return 0.0
+        return now - self._quiet_since
 
     # authentication
     def begin_auth(self, username: str) -> bool:
@@ -88,9 +141,12 @@ class GatewayConnection(asyncssh.SSHServer):
         return True
 
     def auth_completed(self) -> None:
+        if self._login_timer is not None:
+            self._login_timer.cancel()
         if self._candidate is not None:
             cert, self.identity = self._candidate
             self._permissions = dict(permissions(cert))
+            self._quiet_since = time.monotonic()
             self.gateway.authenticated(self)
             log(
                 "authenticated",
@@ -106,9 +162,11 @@ class GatewayConnection(asyncssh.SSHServer):
         if not verdict.ok or cert is None or identity is None:
             self._failures += 1
             await self._refused(verdict, cert, blob)
-            if self._failures >= self.gateway.config.gateway.max_auth_attempts and self._conn:
-                self._conn.disconnect(
-                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE, "too many authentication failures"
+            if self._failures >= self.gateway.config.gateway.max_auth_attempts:
+                self.close_for(
+                    "max-auth-attempts",
+                    asyncssh.DISC_NO_MORE_AUTH_METHODS_AVAILABLE,
+                    TOO_MANY_AUTH_FAILURES,
                 )
             return None
         try:
@@ -169,13 +227,6 @@ class GatewayConnection(asyncssh.SSHServer):
         if blob in self._denied_blobs:
             return
         self._denied_blobs.add(blob)
-        log(
-            "auth_refused",
-            rule=verdict.rule,
-            client=self.client_address,
-            service=self.requested,
-            serial=cert.serial if cert else None,
-        )
         await self.audit(
             AuditEvent(
                 time=time.time(),
@@ -187,11 +238,28 @@ class GatewayConnection(asyncssh.SSHServer):
             )
         )
 
-    # sessions
-    def session_requested(self) -> asyncssh.SSHServerSession[bytes] | bool:
+    # sessions and forwarded connections
+    def session_requested(
+        self,
+    ) -> tuple[asyncssh.SSHServerChannel[bytes], asyncssh.SSHServerSession[bytes]] | bool:
+        if self.identity is None or self.gateway.draining or self._conn is None:
+            return False
+        session = GatewaySession(self)
+        chan: asyncssh.SSHServerChannel[bytes] = self._conn.create_server_channel(encoding=None)
+        watch_agent_requests(
+            chan,
+            permitted=lambda: self._permissions.get(PERMIT_AGENT_FORWARDING, False),
+            requested=session.agent_was_requested,
+        )
+        return chan, session
+
+    def connection_requested(
+        self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
+    ) -> asyncssh.SSHTCPSession[bytes] | Awaitable[asyncssh.SSHTCPSession[bytes]] | bool:
+        """`ssh -L` / `ssh -W`: decided and audited in `forwarding.open_tunnel`."""
         if self.identity is None or self.gateway.draining:
             return False
-        return GatewaySession(self)
+        return open_tunnel(self, dest_host, dest_port)
 
     @property
     def permits_pty(self) -> bool:
@@ -212,20 +280,12 @@ class GatewayConnection(asyncssh.SSHServer):
         identity = await refresh_identity(store, self.identity_or_raise())
         self.identity = identity
         target = await resolve_target(store, self.requested, identity.user.id)
-        settings = GatewaySettings(self.gateway.config.gateway.allow_port_forwarding)
-        return decide(identity, kind, target, settings), target
+        return self.decide_for(kind, target), target
 
-    async def upstream_for(self, endpoint: Endpoint) -> asyncssh.SSHClientConnection:
-        """One upstream connection per environment, shared by this client's channels only."""
-        future = self._upstreams.get(endpoint)
-        if future is None or (future.done() and future.exception() is not None):
-            identity = self.identity_or_raise()
-            who = UpstreamIdentity(endpoint.user, identity.user.id, identity.user.username)
-            future = asyncio.ensure_future(
-                connect_upstream(endpoint, who, self.gateway.upstream_signer)
-            )
-            self._upstreams[endpoint] = future
-        return await asyncio.shield(future)
+    def decide_for(self, kind: RequestKind, target: Target) -> Decision:
+        """A further request of a session already decided, on the same live facts."""
+        settings = GatewaySettings(self.gateway.config.gateway.allow_port_forwarding)
+        return decide(self.identity_or_raise(), kind, target, settings)
 
     # audit
     async def audit(self, event: AuditEvent) -> int | None:
@@ -251,7 +311,26 @@ class GatewayConnection(asyncssh.SSHServer):
             client=full.client,
             service=full.service,
         )
+        if full.kind == "auth":
+            metrics.auth_refused(full.reason)
+        else:
+            metrics.decision(full.kind, full.decision, full.reason)
         return await self.gateway.write_audit(full)
 
-    def record_outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
-        self.gateway.write_outcome(audit_id, outcome)
+    def session_ended(self, kind: str, audit_id: int | None, outcome: AuditOutcome) -> None:
+        """One log line and the audit outcome for a session or forward that ended."""
+        identity = self.identity
+        log(
+            "session_end",
+            kind=kind,
+            user_id=identity.user.id if identity else None,
+            serial=identity.serial if identity else None,
+            client=self.client_address,
+            service=self.requested,
+            bytes_in=outcome.bytes_in,
+            bytes_out=outcome.bytes_out,
+            exit_status=outcome.exit_status,
+            duration=round(outcome.duration, 3),
+        )
+        if audit_id is not None:
+            self.gateway.write_outcome(audit_id, outcome)

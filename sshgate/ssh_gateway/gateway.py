@@ -10,26 +10,46 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import Counter
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import asyncssh
 
+from sshgate import metrics
 from sshgate.config import Config, split_host_port
 from sshgate.logs import log
+from sshgate.policy.decision import Decision, RequestKind
 from sshgate.policy.messages import DRAINING
 from sshgate.ssh_gateway.connection import GatewayConnection
+from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import UpstreamSigner
 from sshgate.store.base import AuditEvent, AuditOutcome, GatewayHostKey, Store, StoreError
-
-if TYPE_CHECKING:
-    from sshgate.ssh_gateway.session import GatewaySession
 
 POLICY_POLL_SECONDS = 1.0
 # An open session outlives a store outage at most this long before it is closed.
 STORE_OUTAGE_GRACE = 8.0
 STORE_LOST = "sshgate: access cannot be checked right now; closing this session"
+IDLE_SESSION = "sshgate: closing this session after {seconds} seconds without traffic"
+IDLE_CONNECTION = "sshgate: closing this connection after {seconds} seconds without a session"
+# After the drain message, a moment for it to reach the client before the disconnect.
+DRAIN_FLUSH_SECONDS = 0.2
+
+
+class OpenChannel(Protocol):
+    """A session or forwarded connection being relayed to an environment: what live policy,
+    the idle timeout and draining act on (GatewaySession, forwarding.Tunnel)."""
+
+    @property
+    def kind(self) -> RequestKind | None: ...
+
+    @property
+    def connection(self) -> GatewayConnection: ...
+
+    def idle_seconds(self, now: float) -> float: ...
+
+    def terminate(self, decision: Decision) -> None: ...
+
+    def announce_and_close(self, line: str) -> None: ...
 
 
 class Gateway:
@@ -47,11 +67,10 @@ class Gateway:
         self.trusted = TrustedSigners(
             store, config.ca.trusted_public_keys, config.ca.max_certificate_ttl
         )
-        self.sessions: set[GatewaySession] = set()
+        self.sessions: set[OpenChannel] = set()
         self.draining = False
         self._connections: set[GatewayConnection] = set()
-        self._unauthenticated: set[GatewayConnection] = set()
-        self._per_source: Counter[str] = Counter()
+        self._admission = Admission()
         self._server: asyncssh.SSHAcceptor | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -59,7 +78,6 @@ class Gateway:
     # listener
     async def start(self) -> None:
         host, port = split_host_port(self.config.gateway.listen)
-        gw = self.config.gateway
         self._server = await asyncssh.create_server(
             lambda: GatewayConnection(self),
             host,
@@ -69,13 +87,15 @@ class Gateway:
             line_editor=False,
             allow_pty=True,
             x11_forwarding=False,
-            agent_forwarding=False,
-            login_timeout=gw.login_timeout or None,
-            keepalive_interval=60,
+            # Per channel and per certificate: see _agent_adapter and GatewaySession.
+            agent_forwarding=True,
+            # The login timeout and keepalives are set per connection from the live
+            # configuration (GatewayConnection.connection_made), so SIGHUP changes them.
+            login_timeout=None,
             server_version="sshgate",
         )
         await self._record_host_keys()
-        self._watcher = asyncio.get_running_loop().create_task(self._watch_policy())
+        self._watcher = asyncio.get_running_loop().create_task(self._supervise())
 
     @property
     def port(self) -> int:
@@ -101,11 +121,13 @@ class Gateway:
                 await self._watcher
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
+        reason = DRAINING if self.draining else "sshgate: the gateway is shutting down"
         for conn in list(self._connections):
-            conn_obj = conn._conn
-            if conn_obj is not None:
-                conn_obj.close()
+            conn.close_for("draining", asyncssh.DISC_BY_APPLICATION, reason)
+        if self._server is not None:
+            # After the connections: from Python 3.12 this waits for them to be gone.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
 
     async def drain(self, timeout: float) -> None:
         """Stop accepting; give open sessions `timeout` seconds, then tell them and close."""
@@ -117,35 +139,37 @@ class Gateway:
             await asyncio.sleep(0.2)
         for session in list(self.sessions):
             session.announce_and_close(DRAINING)
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(DRAIN_FLUSH_SECONDS)
         await self.close()
 
+    # sessions being relayed
+    def track(self, session: OpenChannel) -> None:
+        self.sessions.add(session)
+        metrics.active_sessions(len(self.sessions))
+
+    def untrack(self, session: OpenChannel) -> None:
+        self.sessions.discard(session)
+        metrics.active_sessions(len(self.sessions))
+
     # connection limits
-    def admit(self, conn: GatewayConnection) -> bool:
+    def admit(self, conn: GatewayConnection) -> str | None:
+        """Count a new connection; return the name of the limit it breaks, or None."""
         gw = self.config.gateway
         self._connections.add(conn)
-        self._unauthenticated.add(conn)
-        self._per_source[conn.client_address] += 1
-        if self.draining:
-            return False
-        if len(self._unauthenticated) > gw.max_unauthenticated:
-            log("connection_refused", reason="max-unauthenticated", client=conn.client_address)
-            return False
-        if self._per_source[conn.client_address] > gw.max_per_source:
-            log("connection_refused", reason="max-per-source", client=conn.client_address)
-            return False
-        return True
+        metrics.connection_accepted()
+        metrics.connections_open(len(self._connections))
+        refusal = self._admission.admit(
+            conn, conn.client_address, Limits(gw.max_unauthenticated, gw.max_per_source)
+        )
+        return "draining" if self.draining else refusal
 
     def authenticated(self, conn: GatewayConnection) -> None:
-        self._unauthenticated.discard(conn)
+        self._admission.authenticated(conn)
 
     def release(self, conn: GatewayConnection) -> None:
-        if conn in self._connections:
-            self._connections.discard(conn)
-            self._unauthenticated.discard(conn)
-            self._per_source[conn.client_address] -= 1
-            if self._per_source[conn.client_address] <= 0:
-                del self._per_source[conn.client_address]
+        self._connections.discard(conn)
+        self._admission.release(conn)
+        metrics.connections_open(len(self._connections))
 
     # audit
     async def write_audit(self, event: AuditEvent) -> int | None:
@@ -166,12 +190,13 @@ class Gateway:
         except StoreError as exc:
             log("audit_write_failed", error=str(exc))
 
-    # live policy
-    async def _watch_policy(self) -> None:
+    # supervision: live policy and idle timeouts, once a second
+    async def _supervise(self) -> None:
         seen: int | None = None
         failing_since: float | None = None
         while True:
             await asyncio.sleep(POLICY_POLL_SECONDS)
+            self.close_idle(time.monotonic())
             try:
                 version = await self.store.policy_version()
                 failing_since = None
@@ -184,6 +209,25 @@ class Gateway:
             if version != seen:
                 seen = version
                 await self.recheck_sessions()
+
+    def close_idle(self, now: float) -> None:
+        """Close sessions without traffic, and connections without a session, for
+        `gateway.idle_timeout` seconds (0: never)."""
+        idle = self.config.gateway.idle_timeout
+        if not idle:
+            return
+        for session in list(self.sessions):
+            if session.idle_seconds(now) >= idle:
+                log("session_idle", service=session.connection.requested, seconds=idle)
+                metrics.limit_reached("idle-timeout")
+                session.announce_and_close(IDLE_SESSION.format(seconds=idle))
+        for conn in list(self._connections):
+            if conn.quiet_seconds(now) >= idle:
+                conn.close_for(
+                    "idle-timeout",
+                    asyncssh.DISC_BY_APPLICATION,
+                    IDLE_CONNECTION.format(seconds=idle),
+                )
 
     async def recheck_sessions(self) -> int:
         """Decide every open session again; close those that no longer comply."""

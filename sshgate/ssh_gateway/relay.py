@@ -12,6 +12,8 @@ from typing import Any
 
 import asyncssh
 
+from sshgate.ssh_gateway.traffic import Traffic
+
 ENVIRONMENT_LOST = "sshgate: the environment closed the connection"
 
 
@@ -25,14 +27,16 @@ class UpstreamSide(asyncssh.SSHClientSession[bytes]):
         self._relay.to_client(data, datatype)
 
     def eof_received(self) -> bool:
-        self._relay.client_eof()
+        self._relay.upstream_eof()
         return True
 
     def exit_status_received(self, status: int) -> None:
         self._relay.exit_status = status
+        self._relay.exit_if_done()
 
     def exit_signal_received(self, signal: str, core_dumped: bool, msg: str, lang: str) -> None:
         self._relay.exit_signal = (signal, core_dumped, msg, lang)
+        self._relay.exit_if_done()
 
     def pause_writing(self) -> None:
         self._relay.client_chan.pause_reading()
@@ -58,12 +62,20 @@ class Relay:
         self.upstream_chan: asyncssh.SSHClientChannel[bytes] | None = None
         self.exit_status: int | None = None
         self.exit_signal: tuple[str, bool, str, str] | None = None
-        self.bytes_in = 0  # client to environment
-        self.bytes_out = 0  # environment to client
+        self.traffic = Traffic()
         self._held: list[bytes] = []
         self._held_eof = False
+        self._upstream_eof = False
         self._on_end = on_end
         self._ended = False
+
+    @property
+    def bytes_in(self) -> int:
+        return self.traffic.bytes_in
+
+    @property
+    def bytes_out(self) -> int:
+        return self.traffic.bytes_out
 
     def attach(self, upstream_chan: asyncssh.SSHClientChannel[bytes]) -> None:
         self.upstream_chan = upstream_chan
@@ -75,7 +87,7 @@ class Relay:
 
     # client -> environment
     def from_client(self, data: bytes) -> None:
-        self.bytes_in += len(data)
+        self.traffic.to_environment(len(data))
         if self.upstream_chan is None:
             self._held.append(data)
             return
@@ -97,17 +109,42 @@ class Relay:
 
     # environment -> client
     def to_client(self, data: bytes, datatype: asyncssh.DataType) -> None:
-        self.bytes_out += len(data)
+        self.traffic.to_client(len(data))
+        if self.client_chan.is_closing():
+            return  # the client went away; the upstream channel is being closed
         if datatype == asyncssh.EXTENDED_DATA_STDERR:
             self.client_chan.write_stderr(data)
         else:
             self.client_chan.write(data)
 
-    def client_eof(self) -> None:
-        if not self.client_chan.is_closing():
-            self.client_chan.write_eof()
+    def upstream_eof(self) -> None:
+        # The environment's EOF is passed on together with its exit status, not before:
+        # the OpenSSH client closes a channel once it has seen EOF both ways, asyncssh
+        # answers that close at once, and an exit status sent after it is lost (ssh would
+        # exit 255). sshd may send the exit status before the last output, so both wait
+        # for EOF.
+        self._upstream_eof = True
+        self.exit_if_done()
+
+    def exit_if_done(self) -> None:
+        if self._upstream_eof and (self.exit_status is not None or self.exit_signal is not None):
+            self._exit_client()
 
     def upstream_closed(self) -> None:
+        if self._ended:
+            return
+        if self.exit_status is not None or self.exit_signal is not None:
+            self._exit_client()
+            return
+        chan = self.client_chan
+        if not chan.is_closing():
+            chan.write_stderr((ENVIRONMENT_LOST + self._line_end).encode())
+        self._finish(255)
+        chan.exit(255)
+
+    def _exit_client(self) -> None:
+        if self._ended:
+            return
         chan = self.client_chan
         if self.exit_signal is not None:
             signal, core_dumped, msg, lang = self.exit_signal
@@ -116,11 +153,6 @@ class Relay:
         elif self.exit_status is not None:
             self._finish(self.exit_status)
             chan.exit(self.exit_status)
-        else:
-            if not chan.is_closing():
-                chan.write_stderr((ENVIRONMENT_LOST + self._line_end).encode())
-            self._finish(255)
-            chan.exit(255)
 
     def close_upstream(self) -> None:
         if self.upstream_chan is not None:

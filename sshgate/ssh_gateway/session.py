@@ -60,10 +60,15 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         self._early_eof = False
         self.kind: RequestKind | None = None
         self.target: Target | None = None
+        self.agent_requested = False
 
     # asyncssh hooks: requests
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
+        self._conn.channel_opened()
+
+    def agent_was_requested(self) -> None:
+        self.agent_requested = True
 
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
@@ -129,8 +134,8 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             self._task.cancel()
         if self._relay is not None:
             self._relay.close_upstream()
-        self._conn.gateway.sessions.discard(self)
         self._record_end(None)
+        self._conn.channel_closed()
 
     # the decision
     async def _run(self) -> None:
@@ -170,10 +175,11 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     async def _forward(self, plan: Plan, target: Target, request: SessionRequest) -> None:
         assert self._chan is not None
         self._relay = Relay(self._chan, self._record_end, pty=self._pty is not None)
-        self._conn.gateway.sessions.add(self)
+        self._conn.gateway.track(self)
         try:
             endpoint, command, subsystem = _upstream_action(plan, target, request)
-            upstream = await self._conn.upstream_for(endpoint)
+            agent_path = await self._agent_for(plan, target)
+            upstream = await self._conn.upstreams.get(endpoint, agent_path)
             env = allowed_environment(self._chan.get_environment(), self._conn.env_allowlist)
             pty = self._pty
             upstream_chan, _ = await upstream.create_session(
@@ -194,6 +200,10 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             log("upstream_session_failed", service=request.requested, error=type(exc).__name__)
             self._refuse(("sshgate: the environment refused the session",), UPSTREAM_FAILURE_STATUS)
             return
+        if self._finished:
+            # Closed while the environment was being reached (drain, idle, live policy).
+            upstream_chan.close()
+            return
         self._relay.attach(upstream_chan)
         for data in self._early:
             self._relay.from_client(data)
@@ -202,7 +212,36 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             self._relay.client_sent_eof()
         self._chan.resume_reading()
 
+    async def _agent_for(self, plan: Plan, target: Target) -> str | None:
+        """The client's forwarded agent, when this session asked for it and policy allows.
+
+        A refusal is one line on stderr and the session goes on without the agent, as with
+        OpenSSH's sshd; git commands never need an agent, so git routes never forward it.
+        """
+        if not self.agent_requested or plan.git_operation is not None or self._chan is None:
+            return None
+        kind = RequestKind.AGENT_FORWARD
+        decision = self._conn.decide_for(kind, target)
+        await self._conn.audit(
+            AuditEvent(
+                time.time(),
+                kind.value,
+                "allow" if decision.allowed else "deny",
+                decision.rule,
+                service=target.requested,
+            )
+        )
+        if not decision.allowed:
+            self._chan.write_stderr(render(decision.lines, self._pty is not None))
+            return None
+        return self._chan.get_agent_path()
+
     # ending
+    def idle_seconds(self, now: float) -> float:
+        if self._relay is None:
+            return now - self._started
+        return self._relay.traffic.idle_seconds(now)
+
     def _refuse(self, lines: tuple[str, ...], status: int) -> None:
         assert self._chan is not None
         self._chan.write_stderr(render(lines, self._pty is not None))
@@ -245,6 +284,9 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         if self._finished:
             return
         self._finished = True
+        self._conn.gateway.untrack(self)
+        if self.kind is None:
+            return  # never decided: nothing was audited, nothing to report
         relay = self._relay
         outcome = AuditOutcome(
             bytes_in=relay.bytes_in if relay else 0,
@@ -252,9 +294,7 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             exit_status=status,
             duration=time.monotonic() - self._started,
         )
-        self._conn.gateway.sessions.discard(self)
-        if self._audit_id is not None:
-            self._conn.record_outcome(self._audit_id, outcome)
+        self._conn.session_ended(self.kind.value, self._audit_id, outcome)
 
 
 def _upstream_action(

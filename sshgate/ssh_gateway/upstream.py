@@ -4,11 +4,14 @@ by the separate upstream CA, and connections pinned to the environment's known h
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncssh
 
+from sshgate import metrics
 from sshgate.policy.model import Endpoint
 
 UPSTREAM_CERT_TTL = 600
@@ -85,34 +88,98 @@ async def connect_upstream(
     signer: UpstreamSigner,
     agent_path: str | None = None,
 ) -> asyncssh.SSHClientConnection:
-    """Log in to `endpoint` as `who.login`; raise UpstreamError with a one-line reason."""
+    """Log in to `endpoint` as `who.login`; raise UpstreamError with a one-line reason.
+
+    `agent_path`: the client's forwarded agent (the gateway connection's agent listener);
+    the environment's sessions then see it. It is only forwarded, never used to log in:
+    the gateway logs in with its own upstream certificate alone.
+    """
     host_keys = _host_keys(endpoint)
     if not host_keys:
         raise UpstreamError(f"sshgate: no known host key for the environment at {endpoint.host}")
     key, cert = signer.credentials(who)
+    started = time.monotonic()
     try:
-        return await asyncssh.connect(
+        conn = await asyncssh.connect(
             endpoint.host,
             endpoint.port,
             username=endpoint.user,
             client_keys=[(key, cert)],
             known_hosts=(host_keys, [], []),
-            # Never read the gateway host's own ~/.ssh/config, agent or keys: the only
-            # agent offered upstream is the client's own, when it forwards one.
+            # Never read the gateway host's own ~/.ssh/config, agent or keys. agent_path=None
+            # keeps any agent out of the login (a user's agent keys would be tried first);
+            # a path given as agent_forwarding is only offered to the environment.
             config=[],
-            agent_path=agent_path,
-            agent_forwarding=agent_path is not None,
+            agent_path=None,
+            agent_forwarding=agent_path or False,
             preferred_auth="publickey",
             connect_timeout=CONNECT_TIMEOUT,
             keepalive_interval=30,
             encoding=None,
         )
     except asyncssh.HostKeyNotVerifiable:
+        metrics.upstream_connected(time.monotonic() - started, ok=False)
         raise UpstreamError(
             "sshgate: the environment's host key does not match the one on record"
         ) from None
     except asyncssh.PermissionDenied:
+        metrics.upstream_connected(time.monotonic() - started, ok=False)
         raise UpstreamError("sshgate: the environment refused the gateway's login") from None
     except (TimeoutError, OSError, asyncssh.Error) as exc:
+        metrics.upstream_connected(time.monotonic() - started, ok=False)
         reason = type(exc).__name__
         raise UpstreamError(f"sshgate: the environment is unreachable ({reason})") from None
+    metrics.upstream_connected(time.monotonic() - started, ok=True)
+    return conn
+
+
+_PoolKey = tuple[Endpoint, str | None]
+
+
+class UpstreamPool:
+    """One client connection's upstream connections, shared by that connection's channels.
+
+    Keyed by environment endpoint and forwarded agent: a connection that forwards the
+    client's agent serves only the sessions that asked for it. Pools are never shared
+    between client connections, so an upstream connection only ever carries one sshgate
+    user's traffic to one environment.
+    """
+
+    def __init__(
+        self,
+        who: Callable[[Endpoint], UpstreamIdentity],
+        signer: Callable[[], UpstreamSigner],
+    ) -> None:
+        self._who = who
+        self._signer = signer
+        self._futures: dict[_PoolKey, asyncio.Future[asyncssh.SSHClientConnection]] = {}
+        self._closed = False
+
+    async def get(
+        self, endpoint: Endpoint, agent_path: str | None = None
+    ) -> asyncssh.SSHClientConnection:
+        if self._closed:
+            raise UpstreamError("sshgate: the connection is closing")
+        key = (endpoint, agent_path)
+        future = self._futures.get(key)
+        if future is not None and future.done():
+            failed = future.exception() is not None
+            if failed or future.result().is_closed():
+                # A failure is not remembered, and an environment that went away since is
+                # connected to again rather than failing this session.
+                future = None
+        if future is None:
+            future = asyncio.ensure_future(
+                connect_upstream(endpoint, self._who(endpoint), self._signer(), agent_path)
+            )
+            self._futures[key] = future
+        return await asyncio.shield(future)
+
+    def close(self) -> None:
+        self._closed = True
+        for future in self._futures.values():
+            if future.done() and not future.cancelled() and future.exception() is None:
+                future.result().close()
+            else:
+                future.cancel()
+        self._futures.clear()

@@ -4,17 +4,24 @@ the stock OpenSSH and git clients use through an ssh_config file."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
+import socket
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
+from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.ca.issuer import Permissions
+from sshgate.ca.keys import KeyDir
 from sshgate.demo.identity import ClientIdentity
 from sshgate.demo.sshd import EnvironmentServer
+from sshgate.store import open_store
 
 CLI = [sys.executable, "-m", "sshgate.cli.main"]
 
@@ -161,3 +168,141 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.1) -> bool
             return True
         time.sleep(interval)
     return bool(predicate())  # type: ignore[operator]
+
+
+# --- helpers for the forwarding, limits and lifecycle tests ---------------------------------
+
+
+def ssh_with(
+    client: Client,
+    user: str,
+    *command: str,
+    options: tuple[str, ...] = (),
+    stdin: str | bytes | None = None,
+    timeout: float = 60,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """`ssh -F <client config> -T [options] user@gw command`."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    return subprocess.run(
+        ["ssh", "-F", str(client.config), "-T", *options, f"{user}@gw", *command],
+        input=data if data is not None else b"",
+        capture_output=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
+
+
+class EchoServer:
+    """A TCP echo server on 127.0.0.1: a port on the environment (the environment's sshd runs
+    on this machine), for forwarding tests. Echoes until EOF, then half-closes."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(64)
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self._sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn: socket.socket) -> None:
+        with conn:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+            conn.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+def raw_connection(port: int, source: str = "127.0.0.1", timeout: float = 10) -> socket.socket:
+    """A TCP connection to the gateway that never authenticates; returned once the gateway
+    has sent its version line (so it has counted the connection)."""
+    sock = socket.create_connection(
+        ("127.0.0.1", port), timeout=timeout, source_address=(source, 0)
+    )
+    banner = b""
+    while b"\n" not in banner:
+        chunk = sock.recv(256)
+        if not chunk:
+            break
+        banner += chunk
+    if not banner.startswith(b"SSH-2.0-"):
+        sock.close()
+        raise AssertionError(f"no SSH banner from the gateway: {banner!r}")
+    return sock
+
+
+def seconds_until_closed(sock: socket.socket, timeout: float) -> float:
+    """Wait for the peer to close `sock`; return how long that took."""
+    sock.settimeout(timeout)
+    started = time.monotonic()
+    try:
+        while sock.recv(4096):
+            pass
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return time.monotonic() - started
+
+
+def log_count(server: Server, event: str) -> int:
+    """How many `event=<event>` lines `sshgate serve` has logged (text log format)."""
+    return sum(1 for line in server.lines if f" event={event} " in f"{line.rstrip()} ")
+
+
+def issue_certificate(
+    data_dir: Path,
+    client: Client,
+    username: str,
+    amr: tuple[str, ...],
+    permissions: Permissions | None = None,
+) -> int:
+    """Sign `client`'s key with the deployment's active CA key, as the API would, optionally
+    with some permit-* extensions left out."""
+
+    async def issue() -> int:
+        store = await open_store("sqlite:///sshgate.db", str(data_dir))
+        try:
+            user = await store.get_user_by_name(username)
+            assert user is not None
+            policy = CAPolicy(permissions=permissions or Permissions())
+            ca = CertificateAuthority(KeyDir(data_dir / "ca"), store, policy)
+            issued = await ca.issue(
+                user, client.public_key, amr, int(time.time()), str(uuid.uuid4())
+            )
+        finally:
+            await store.close()
+        client.cert.write_text(issued.certificate + "\n")
+        return issued.serial
+
+    return asyncio.run(issue())
+
+
+def set_environment_host_keys(
+    data_dir: Path, project: str, name: str, host_keys: tuple[str, ...]
+) -> None:
+    """Change an environment's pinned host keys in the store directly (the CLI refuses an
+    empty list, which is how a gateway with no known host key is tested)."""
+
+    async def change() -> None:
+        store = await open_store("sqlite:///sshgate.db", str(data_dir))
+        try:
+            await store.set_environment_host_keys(project, name, "app", host_keys)
+        finally:
+            await store.close()
+
+    asyncio.run(change())

@@ -65,11 +65,15 @@ def _state_command(verb: str, describe: str) -> click.Command:
             now = time.time()
             if verb == "disable":
                 await store.set_user_disabled(target.id, True)
+                await store.revoke_user_sessions(target.id, now)
                 await store.revoke_user_certificates(target.id, now)
             elif verb == "enable":
                 await store.set_user_disabled(target.id, False)
             else:
+                # Sessions opened before the reset stop counting (mfa_revoked_at); certificates
+                # already issued count as without mfa at the gateway.
                 await store.reset_mfa(target.id, now)
+                await store.revoke_user_sessions(target.id, now)
             await audit_admin(store, f"user-{verb}", name)
             return target.id
 
@@ -96,8 +100,10 @@ def password_reset(name: str, password_stdin: bool, config_path: str | None, as_
 
     async def action(config: Config, store: Store) -> str:
         target = await user_named(store, name)
+        now = time.time()
         await store.set_password_hash(target.id, password_hash)
-        await store.revoke_user_certificates(target.id, time.time())
+        await store.revoke_user_sessions(target.id, now)
+        await store.revoke_user_certificates(target.id, now)
         await audit_admin(store, "user-password-reset", name)
         return target.id
 

@@ -1,0 +1,178 @@
+"""The Markdown report of one run: ratios first, absolute numbers beside them."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from bench.results import PerPath, Results
+from bench.stats import Summary, ratio
+
+Check = Callable[[float, float], bool]  # (gateway/direct, gateway/bastion) -> target met
+
+
+def _num(value: float, digits: int) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:.{digits}f}"
+
+
+def _cell(summary: Summary, digits: int) -> str:
+    return (
+        f"{_num(summary.median, digits)} ({_num(summary.min, digits)}–{_num(summary.max, digits)})"
+    )
+
+
+def _met(flag: bool | None) -> str:
+    return "–" if flag is None else ("yes" if flag else "**no**")
+
+
+def _row(label: str, pp: PerPath, digits: int, target: str, check: Check | None) -> str:
+    gd = ratio(pp["gateway"].median, pp["direct"].median)
+    gb = ratio(pp["gateway"].median, pp["bastion"].median)
+    met = None if check is None or math.isnan(gd) else check(gd, gb)
+    cells = [label, *(_cell(pp[p], digits) for p in ("direct", "bastion", "gateway"))]
+    cells += [f"{_num(gd, 2)}×", f"{_num(gb, 2)}×", target, _met(met)]
+    return "| " + " | ".join(cells) + " |"
+
+
+def _paths_table(r: Results) -> list[str]:
+    lines = [
+        "| metric: median (min–max) | direct | bastion | gateway | gateway/direct "
+        "| gateway/bastion | target | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, pp in r.setup.items():
+        lines.append(
+            _row(
+                f"`ssh HOST true` setup, s, client {variant}",
+                pp,
+                3,
+                "≤ 1.0× direct, < bastion",
+                lambda gd, gb: gd <= 1.0 and gb < 1.0,
+            )
+        )
+    for choice, directions in r.bulk.items():
+        for direction, pp in directions.items():
+            lines.append(
+                _row(
+                    f"{direction} MiB/s, client {choice}",
+                    pp,
+                    1,
+                    "≥ 0.9× direct, ≥ bastion",
+                    lambda gd, gb: gd >= 0.9 and gb >= 1.0,
+                )
+            )
+    for operation, pp in r.git.items():
+        lines.append(_row(f"git {operation}, s", pp, 2, "≤ 1.1× direct", lambda gd, gb: gd <= 1.1))
+    return lines
+
+
+def _cpu_lines(r: Results) -> list[str]:
+    lines = []
+    if r.bulk_gateway_cpu:
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in r.bulk_gateway_cpu.items())
+        lines += ["", f"Gateway process CPU during its bulk transfers, cores (median): {shares}."]
+    if r.machine_busy:
+        busy = ", ".join(f"{k} {v:.2f}" for k, v in r.machine_busy.items())
+        load = ", ".join(f"{v:.2f}" for v in r.machine.get("loadavg_at_start") or ())  # type: ignore[attr-defined]
+        lines += [
+            "",
+            f"Whole machine CPU busy while measuring, cores of {r.machine['cores']}: {busy} "
+            f"(load average at start {load}; other work on a shared machine counts here).",
+        ]
+    return lines
+
+
+def _load_table(r: Results) -> list[str]:
+    if not r.load:
+        return []
+    first = next(iter(r.load.values()))
+    lines = [
+        "",
+        f"New connections under load: {first.concurrency} concurrent asyncssh clients, each "
+        f"looping connect + `true` + close for {first.seconds:.0f} s.",
+        "",
+        "| path | connections/s | setup p50, s | setup p99, s | errors | gateway CPU, cores "
+        "| load generator CPU, cores |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for path, res in r.load.items():
+        lines.append(
+            f"| {path} | {_num(res.per_second, 1)} | {_num(res.p50, 3)} | {_num(res.p99, 3)} "
+            f"| {res.errors} | {_num(res.gateway_cpu, 2)} | {_num(res.client_cpu, 2)} |"
+        )
+    ratios = r.ratios()
+    if "load_per_second" in ratios:
+        rate, p99 = ratios["load_per_second"], ratios["load_p99"]
+        lines.append(
+            f"| gateway/direct | {_num(rate['gateway/direct'], 2)}× | "
+            f"{_num(ratios['load_p50']['gateway/direct'], 2)}× | "
+            f"{_num(p99['gateway/direct'], 2)}× | | | |"
+        )
+    return lines
+
+
+def _crowd_table(r: Results) -> list[str]:
+    if not r.crowd:
+        return []
+    lines = [
+        "",
+        f"Sessions held open through the gateway (one asyncssh process, `cat` upstream); "
+        f"gateway RSS before the first: {r.crowd_baseline_kib} KiB.",
+        "",
+        "| sessions held | gateway RSS, MiB | KiB per session (< 100) | new `ssh true`, s: "
+        "direct | bastion | gateway (max < 0.5) | gateway/direct | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for step in r.crowd:
+        nc = step.new_connection
+        gd = ratio(nc["gateway"].median, nc["direct"].median)
+        met = step.per_session_kib < 100 and nc["gateway"].max < 0.5 and step.failed == 0
+        held = f"{step.held}" + (f" ({step.failed} failed)" if step.failed else "")
+        lines.append(
+            f"| {held} | {_num(step.rss_kib / 1024, 1)} | {_num(step.per_session_kib, 1)} | "
+            f"{_cell(nc['direct'], 3)} | {_cell(nc['bastion'], 3)} | {_cell(nc['gateway'], 3)} "
+            f"| {_num(gd, 2)}× | {_met(met)} |"
+        )
+    return lines
+
+
+def _issuance(r: Results) -> list[str]:
+    if r.issuance is None:
+        return []
+    i = r.issuance
+    return [
+        "",
+        f"Certificate issuance: **{_num(i.per_second, 0)} certificates/s** "
+        f"(p50 {_num(i.p50 * 1000, 2)} ms, p99 {_num(i.p99 * 1000, 2)} ms, {i.issued} issued, "
+        f"{i.errors} errors), {i.method}.",
+    ]
+
+
+def render(r: Results) -> str:
+    m = r.machine
+    repo = (
+        f"; git repository {r.repo.objects} objects, pack {r.repo.pack_kib / 1024:.1f} MiB"
+        if r.repo
+        else ""
+    )
+    lines = [
+        f"# sshgate benchmark, {r.started} ({'quick' if r.quick else 'full'} run)",
+        "",
+        f"Machine: {m['cores']} cores ({m['usable_cores']} usable), {m['cpu']}, Linux "
+        f"{m['kernel']}; Python {m['python']}, sshgate {m['sshgate']}, asyncssh "
+        f"{m['asyncssh']}, cryptography {m['cryptography']}, uvloop {m['uvloop']}, "
+        f"{m['openssh']}, {m['git']}{repo}.",
+        "",
+        "Ratios are the result; seconds and MiB/s depend on the machine. For times lower is "
+        "better, for MiB/s and connections/s higher is better.",
+        "",
+        *_paths_table(r),
+        *_cpu_lines(r),
+        *_load_table(r),
+        *_crowd_table(r),
+        *_issuance(r),
+    ]
+    if r.notes or r.failures:
+        lines += ["", "Notes:", *(f"- {note}" for note in r.notes)]
+        lines += [f"- FAILED: {failure}" for failure in r.failures]
+    return "\n".join(lines) + "\n"

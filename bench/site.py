@@ -1,0 +1,236 @@
+"""The benchmark's deployment on loopback: an environment sshd, an OpenSSH bastion sshd, and
+sshgate (`sshgate init`, the admin bootstrap through the CLI, `sshgate serve --role all`),
+an org that requires MFA, and one user with MFA holding a certificate with `mfa`."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.clientconf import ClientFiles, Endpoints, known_hosts_lines, write_ssh_configs
+from bench.processes import BenchSetupError, GatewayProcess, sshgate_cli, sshgate_json
+from bench.repo import RepoFacts, RepoShape, generate, init_bare
+from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.ca.keys import KeyDir
+from sshgate.config import load_config
+from sshgate.demo.identity import ClientIdentity
+from sshgate.demo.sshd import EnvironmentServer, free_port
+from sshgate.store import open_store
+
+ORG = "bench"
+USER = "alice"
+PASSWORD = "bench-password-not-secret"
+# Every benchmark client comes from 127.0.0.1, so the per-source cap must allow the crowd.
+MAX_PER_SOURCE = 4096
+
+
+def _keygen(path: Path) -> None:
+    if not path.exists():
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+            check=True,
+            stdin=subprocess.DEVNULL,
+            timeout=30,
+        )
+
+
+@dataclass
+class BenchSite:
+    root: Path
+    repo_shape: RepoShape
+    data: Path = field(init=False)
+    config: Path = field(init=False)
+    cli_env: dict[str, str] = field(init=False)
+    env: EnvironmentServer = field(init=False)
+    bastion: EnvironmentServer = field(init=False)
+    gateway: GatewayProcess = field(init=False)
+    user: ClientIdentity = field(init=False)
+    plain_key: Path = field(init=False)
+    source_repo: Path = field(init=False)
+    push_repo: Path = field(init=False)
+    repo_facts: RepoFacts | None = None
+    gateway_port: int = 0
+    service: str = ""
+    clone_project: str = ""
+    push_project: str = ""
+    ssh_configs: dict[str, Path] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.data = self.root / "data"
+        self.config = self.data / "config.toml"
+        self.cli_env = {**os.environ, "SSHGATE_CONFIG": str(self.config)}
+        self.plain_key = self.root / "client" / "id_plain"
+        self.source_repo = self.root / "repos" / "source.git"
+        self.push_repo = self.root / "repos" / "push.git"
+
+    # lifecycle
+    def start(self) -> None:
+        (self.root / "client").mkdir(mode=0o700, parents=True, exist_ok=True)
+        sshgate_cli("init", "--data-dir", str(self.data), env=self.cli_env)
+        self._start_sshds()
+        self.repo_facts = generate(self.source_repo, self.repo_shape)
+        init_bare(self.push_repo)
+        self._bootstrap()
+        self.user = ClientIdentity(self.root / "client" / USER, "127.0.0.1", 0, "unused")
+        asyncio.run(self._enable_mfa_and_issue(self.user, ("pwd", "mfa")))
+        self.gateway_port = free_port()
+        overrides = {
+            "SSHGATE_GATEWAY_LISTEN": f"127.0.0.1:{self.gateway_port}",
+            "SSHGATE_API_LISTEN": f"127.0.0.1:{free_port()}",
+            "SSHGATE_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
+            "SSHGATE_GATEWAY_MAX_PER_SOURCE": str(MAX_PER_SOURCE),
+            "SSHGATE_GATEWAY_DRAIN_TIMEOUT": "1",
+            "SSHGATE_LOG_FORMAT": "text",
+        }
+        self.gateway = GatewayProcess({**self.cli_env, **overrides}, self.root / "sshgate.log")
+        self.gateway.start()
+        self._write_client_files()
+        self.notes.append(
+            f"gateway.max_per_source raised to {MAX_PER_SOURCE}: every client is 127.0.0.1"
+        )
+
+    def stop(self) -> None:
+        """Stop every server that was started, each even when another one fails to stop."""
+        errors = []
+        for name in ("gateway", "bastion", "env"):
+            server = self.__dict__.get(name)
+            if server is None:
+                continue
+            try:
+                server.stop()
+            except Exception as exc:  # keep stopping the others
+                errors.append(f"{name}: {exc}")
+        if errors:
+            raise BenchSetupError("; ".join(errors))
+
+    # the pieces
+    def _start_sshds(self) -> None:
+        _keygen(self.plain_key)
+        authorized = self.root / "client" / "authorized_keys"
+        authorized.write_text(Path(f"{self.plain_key}.pub").read_text())
+        # `Match all` overrides EnvironmentServer's `AuthorizedKeysFile none`, so the direct
+        # and bastion paths log in with the plain key; the gateway keeps its certificate.
+        # SHLVL=1: bash sources ~/.bashrc for sshd's sessions only at shell level 1, and a
+        # developer's ~/.bashrc (pyenv init here: 0.15 s) is not what is being measured.
+        match = f"Match all\n  AuthorizedKeysFile {authorized}\n  SetEnv SHLVL=1\n"
+        no_ca = self.root / "bastion-no-user-ca.pub"
+        no_ca.write_text("")
+        self.env = EnvironmentServer(
+            self.root / "env", self.data / "upstream_ca.pub", extra_config=match
+        )
+        self.bastion = EnvironmentServer(self.root / "bastion", no_ca, extra_config=match)
+        self.env.start()
+        self.bastion.start()
+
+    def _admin(self, *args: str, stdin: str | None = None) -> dict[str, object]:
+        return sshgate_json("admin", *args, env=self.cli_env, stdin=stdin)
+
+    def _bootstrap(self) -> None:
+        self._admin(
+            "user",
+            "add",
+            USER,
+            "--email",
+            f"{USER}@example.com",
+            "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )
+        self._admin("org", "add", ORG, "--addon", "advanced-user-management")
+        self._admin("org", "member", ORG, USER, "--role", "member")
+        host_key = str(self.env.host_key_pub)
+        upstream = self.env.upstream
+        projects = []
+        for title, repo in (("Clone", self.source_repo), ("Push", self.push_repo)):
+            created = self._admin(
+                "project",
+                "add",
+                ORG,
+                "--title",
+                title,
+                "--git-upstream",
+                f"{upstream}:{repo}",
+                "--host-key-file",
+                host_key,
+            )
+            project = str(created["id"])
+            self._admin("project", "grant", project, USER, "--role", "contributor")
+            projects.append(project)
+        self.clone_project, self.push_project = projects
+        created = self._admin(
+            "env",
+            "add",
+            self.clone_project,
+            "main",
+            "--upstream",
+            upstream,
+            "--host-key-file",
+            host_key,
+        )
+        self.service = str(created["service"])
+        self._admin("org", "mfa-required", ORG, "on")
+
+    async def _enable_mfa_and_issue(self, who: ClientIdentity, amr: tuple[str, ...]) -> None:
+        config = load_config(self.config, env={})
+        store = await open_store(config.storage.url, str(config.base_dir))
+        try:
+            user = await store.get_user_by_name(USER)
+            if user is None:
+                raise BenchSetupError(f"user {USER} missing after bootstrap")
+            if "mfa" in amr and not user.mfa_enabled:
+                await store.set_mfa_secret(user.id, b"bench-only-not-a-secret")
+                await store.enable_mfa(user.id, time.time())
+                user = await store.get_user(user.id)
+                assert user is not None
+            ca = CertificateAuthority(KeyDir(config.ca.key_dir), store, CAPolicy())
+            issued = await ca.issue(user, who.public_key, amr, int(time.time()), str(uuid.uuid4()))
+        finally:
+            await store.close()
+        who.write_certificate(issued.certificate)
+
+    def issue_without_mfa(self) -> ClientIdentity:
+        """A second key of the same user, certified with `amr` = pwd only."""
+        who = ClientIdentity(self.root / "client" / "no-mfa", "127.0.0.1", 0, "unused")
+        asyncio.run(self._enable_mfa_and_issue(who, ("pwd",)))
+        return who
+
+    def _write_client_files(self) -> None:
+        known_hosts = self.root / "client" / "known_hosts"
+        known_hosts.write_text(
+            known_hosts_lines(
+                [
+                    (self.env.port, self.env.host_key_pub),
+                    (self.bastion.port, self.bastion.host_key_pub),
+                    (self.gateway_port, self.data / "gateway_host_key.pub"),
+                ]
+            )
+        )
+        self.ssh_configs = write_ssh_configs(self.root / "client", self.endpoints, self.files)
+
+    @property
+    def endpoints(self) -> Endpoints:
+        return Endpoints(
+            login=self.env.login_user,
+            env_port=self.env.port,
+            bastion_port=self.bastion.port,
+            gateway_port=self.gateway_port,
+            service=self.service,
+        )
+
+    @property
+    def files(self) -> ClientFiles:
+        return ClientFiles(
+            plain_key=self.plain_key,
+            user_key=self.user.key,
+            user_cert=self.user.cert,
+            known_hosts=self.root / "client" / "known_hosts",
+        )
+
+    @property
+    def gateway_host_key_pub(self) -> Path:
+        return self.data / "gateway_host_key.pub"

@@ -1,0 +1,90 @@
+"""The HTTP API: JSON under /api/, described at /api/openapi.json.
+
+Authentication is `Authorization: Bearer TOKEN`, where TOKEN is a login session (`sgs_...`,
+from POST /api/auth/login) or an API token (`sgt_...`). Times are ISO 8601 in UTC. Errors are
+`{"error": CODE, "message": TEXT}` (401 invalid_token / unauthorized with
+`WWW-Authenticate: Bearer`; 429 with `Retry-After`; 422 invalid_request for a malformed body).
+
+Endpoints (request body -> response body):
+
+    POST   /api/auth/login                {username, password, totp?}
+           -> {token, expires_at, amr, user: {id, username}}
+    POST   /api/auth/logout               -> 204
+    GET    /api/account
+           -> {id, username, email, mfa, mfa_since, amr, bearer, expires_at}
+    POST   /api/account/password          {old_password, new_password}
+           -> {sessions_ended, certificates_revoked}
+    POST   /api/account/mfa/setup         -> {secret, otpauth_uri, qr_svg}
+    POST   /api/account/mfa/verify        {code} -> {mfa: true, recovery_codes}
+    POST   /api/account/mfa/disable       {password, code} -> {mfa: false, sessions_ended}
+    POST   /api/account/mfa/recovery-codes {code} -> {recovery_codes}
+    POST   /api/ssh/certificate           {key, ttl?}
+           -> {certificate, serial, valid_after, valid_before, amr}
+    GET    /api/ssh/authority (no login)  -> {trusted_ca_keys, gateway: {host, port, host_keys}}
+    POST   /api/tokens                    {name} -> 201 {id, token, name, amr, created_at}
+    GET    /api/tokens                    -> {items: [{id, name, created_at, amr, last_used_at}]}
+    DELETE /api/tokens/{id}               -> 204
+    GET    /api/me/access
+           -> {orgs: [{name, role, mfa_required, mfa_missing}],
+               projects: [{id, title, org, role, git_remote, services}]}
+
+Login failures: 401 `invalid_credentials` (the same for an unknown user and a wrong password),
+401 `mfa_code_required` (password right, MFA on, no code), 401 `invalid_code`, 429
+`throttled`, 429 `second_factor_locked`. Organization resources guard themselves with
+`require_mfa_for_org` (RFC 9470 step-up: 401 `insufficient_user_authentication`).
+Every response carries `Cache-Control: no-store`: many of them hold secrets shown once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from sshgate import __version__
+from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts.service import Accounts
+from sshgate.api import access, account, session, ssh, tokens
+from sshgate.api.context import ApiContext
+from sshgate.api.errors import install_error_handlers
+from sshgate.ca.authority import CertificateAuthority
+from sshgate.config import Config
+from sshgate.store.base import Store
+
+__all__ = ["create_app"]
+
+
+def create_app(
+    config: Config,
+    store: Store,
+    ca: CertificateAuthority | None,
+    accounts: Accounts | None = None,
+) -> FastAPI:
+    """The API app. `ca` None (a process without the user CA's keys) answers certificate
+    requests with 503. `accounts` defaults to one over `store` with the key from
+    `secrets.key_file` (SecretsKeyError when it cannot be read) and `api.session_ttl`."""
+    if accounts is None:
+        box = SecretBox.from_file(config.secrets.key_file)
+        accounts = Accounts(store, box, session_ttl=config.api.session_ttl)
+    app = FastAPI(
+        title="sshgate",
+        version=__version__,
+        openapi_url="/api/openapi.json",
+        # The interactive docs would load scripts from a CDN; the schema is enough.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.sshgate = ApiContext(config=config, store=store, accounts=accounts, ca=ca)
+    install_error_handlers(app)
+    for module in (session, account, ssh, tokens, access):
+        app.include_router(module.router)
+
+    @app.middleware("http")
+    async def no_store(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return app

@@ -1,0 +1,67 @@
+"""What every route needs, handed over by FastAPI dependencies: the services (`ApiContext`),
+the authenticated caller (`CurrentPrincipal`) and the client's address.
+
+The client address is the TCP peer: uvicorn runs with proxy headers off, so a client cannot
+choose the address that the password throttle and `ca.bind_source_address` see.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sshgate.accounts.principal import Principal
+from sshgate.accounts.service import Accounts
+from sshgate.api.errors import BEARER, ApiError
+from sshgate.ca.authority import CertificateAuthority
+from sshgate.config import Config
+from sshgate.store.base import Store
+
+__all__ = ["ApiContext", "Context", "CurrentPrincipal", "client_address", "current_principal"]
+
+
+@dataclass(frozen=True)
+class ApiContext:
+    config: Config
+    store: Store
+    accounts: Accounts
+    ca: CertificateAuthority | None  # None in a process without the user CA's keys
+
+
+def get_context(request: Request) -> ApiContext:
+    context = request.app.state.sshgate
+    assert isinstance(context, ApiContext)
+    return context
+
+
+Context = Annotated[ApiContext, Depends(get_context)]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    bearerFormat="sgs_... (login session) or sgt_... (API token)",
+    description="The token from POST /api/auth/login, or an API token",
+)
+
+
+async def current_principal(
+    context: Context,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None:
+        raise ApiError(
+            401,
+            "unauthorized",
+            "authentication required: send Authorization: Bearer TOKEN",
+            BEARER,
+        )
+    return await context.accounts.session_from_token(credentials.credentials)
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client is not None else ""

@@ -1,0 +1,199 @@
+"""The JSON bodies of the API, as pydantic models: they validate requests and document the
+responses in /api/openapi.json. Times in responses are ISO 8601 in UTC (`...Z`).
+
+Request limits are generous but finite, so that no field can carry megabytes; the services
+apply the product's own rules (password policy, token names, key types) on top.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StrictInt
+
+__all__ = [
+    "AccessResponse",
+    "AccountResponse",
+    "AuthorityResponse",
+    "CertificateRequest",
+    "CertificateResponse",
+    "CodeRequest",
+    "ErrorResponse",
+    "GatewayInfo",
+    "LoginRequest",
+    "LoginResponse",
+    "MFADisableRequest",
+    "MFADisableResponse",
+    "MFASetupResponse",
+    "MFAVerifyResponse",
+    "OrgAccess",
+    "PasswordChangeRequest",
+    "PasswordChangeResponse",
+    "ProjectAccess",
+    "RecoveryCodesResponse",
+    "TokenCreateRequest",
+    "TokenCreatedResponse",
+    "TokenItem",
+    "TokenListResponse",
+    "UserRef",
+    "iso",
+]
+
+# Longer than any valid value, so that the service, not the schema, says what is wrong
+# (and a wrong password costs the same work whatever its length).
+Secret = Annotated[str, Field(max_length=4096)]
+Code = Annotated[str, Field(max_length=64, description="A 6-digit TOTP code or a recovery code")]
+
+
+def iso(moment: float | None) -> str | None:
+    """Unix time as `2026-11-27T21:10:48Z`."""
+    if moment is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
+
+
+class ErrorResponse(BaseModel):
+    error: str = Field(description="A stable machine-readable code, e.g. invalid_token")
+    message: str = Field(description="One line for people")
+
+
+class LoginRequest(BaseModel):
+    username: Annotated[str, Field(max_length=256)]
+    password: Secret
+    totp: Code | None = Field(
+        default=None, description="TOTP or recovery code; required when the account has MFA"
+    )
+
+
+class UserRef(BaseModel):
+    id: str
+    username: str
+
+
+class LoginResponse(BaseModel):
+    token: str = Field(description="The session's bearer token (sgs_...); shown once")
+    expires_at: str
+    amr: list[str]
+    user: UserRef
+
+
+class AccountResponse(BaseModel):
+    id: str
+    username: str
+    email: str
+    mfa: bool
+    mfa_since: str | None
+    amr: list[str] = Field(description="What this bearer's login proved, as it counts now")
+    bearer: str = Field(description='"session" or "token"')
+    expires_at: str | None = Field(description="When the login session ends; null for tokens")
+
+
+class PasswordChangeRequest(BaseModel):
+    old_password: Secret
+    new_password: Secret
+
+
+class PasswordChangeResponse(BaseModel):
+    sessions_ended: int
+    certificates_revoked: int
+
+
+class MFASetupResponse(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+
+
+class CodeRequest(BaseModel):
+    code: Code
+
+
+class MFAVerifyResponse(BaseModel):
+    mfa: bool
+    recovery_codes: list[str]
+
+
+class MFADisableRequest(BaseModel):
+    password: Secret
+    code: Code
+
+
+class MFADisableResponse(BaseModel):
+    mfa: bool
+    sessions_ended: int
+
+
+class RecoveryCodesResponse(BaseModel):
+    recovery_codes: list[str]
+
+
+class CertificateRequest(BaseModel):
+    key: Annotated[str, Field(max_length=16384, description="An OpenSSH public key line")]
+    ttl: StrictInt | None = Field(default=None, description="Lifetime in seconds")
+
+
+class CertificateResponse(BaseModel):
+    certificate: str
+    serial: int
+    valid_after: str
+    valid_before: str
+    amr: list[str]
+
+
+class GatewayInfo(BaseModel):
+    host: str
+    port: int
+    host_keys: list[str]
+
+
+class AuthorityResponse(BaseModel):
+    trusted_ca_keys: list[str]
+    gateway: GatewayInfo
+
+
+class TokenCreateRequest(BaseModel):
+    name: Annotated[str, Field(max_length=256)]
+
+
+class TokenCreatedResponse(BaseModel):
+    id: str
+    token: str = Field(description="The API token (sgt_...); shown once")
+    name: str
+    amr: list[str]
+    created_at: str
+
+
+class TokenItem(BaseModel):
+    id: str
+    name: str
+    created_at: str
+    amr: list[str]
+    last_used_at: str | None
+
+
+class TokenListResponse(BaseModel):
+    items: list[TokenItem]
+
+
+class OrgAccess(BaseModel):
+    name: str
+    role: str
+    mfa_required: bool
+    mfa_missing: bool = Field(
+        description="The org requires MFA and this bearer lacks it: its projects are not listed"
+    )
+
+
+class ProjectAccess(BaseModel):
+    id: str
+    title: str
+    org: str
+    role: str
+    git_remote: str | None
+    services: list[str]
+
+
+class AccessResponse(BaseModel):
+    orgs: list[OrgAccess]
+    projects: list[ProjectAccess]

@@ -1,0 +1,60 @@
+"""API tokens for bots: POST /api/tokens, GET /api/tokens, DELETE /api/tokens/{id}."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from sshgate.api.context import Context, CurrentPrincipal
+from sshgate.api.schemas import (
+    TokenCreatedResponse,
+    TokenCreateRequest,
+    TokenItem,
+    TokenListResponse,
+    iso,
+)
+from sshgate.logs import log
+
+router = APIRouter(prefix="/api/tokens", tags=["tokens"])
+
+
+@router.post("", status_code=201, response_model=TokenCreatedResponse)
+async def create_token(
+    body: TokenCreateRequest, principal: CurrentPrincipal, context: Context
+) -> TokenCreatedResponse:
+    """A token with this login's `amr`: one created before MFA was enabled never gains
+    `mfa`; re-create it after logging in with MFA. The secret is shown once."""
+    created = await context.accounts.create_token(principal, body.name)
+    record = created.record
+    log("token_created", user_id=principal.user.id, token_id=record.id)
+    return TokenCreatedResponse(
+        id=record.id,
+        token=created.token,
+        name=record.name,
+        amr=list(record.amr),
+        created_at=iso(record.created_at) or "",
+    )
+
+
+@router.get("", response_model=TokenListResponse)
+async def list_tokens(principal: CurrentPrincipal, context: Context) -> TokenListResponse:
+    """The caller's tokens that are not revoked (their secrets are not kept)."""
+    tokens = await context.accounts.list_tokens(principal.user)
+    return TokenListResponse(
+        items=[
+            TokenItem(
+                id=t.id,
+                name=t.name,
+                created_at=iso(t.created_at) or "",
+                amr=list(t.amr),
+                last_used_at=iso(t.last_used_at),
+            )
+            for t in tokens
+        ]
+    )
+
+
+@router.delete("/{token_id}", status_code=204, response_class=Response)
+async def revoke_token(token_id: str, principal: CurrentPrincipal, context: Context) -> Response:
+    await context.accounts.revoke_token(principal.user, token_id)
+    log("token_revoked", user_id=principal.user.id, token_id=token_id)
+    return Response(status_code=204)

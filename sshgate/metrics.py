@@ -1,0 +1,130 @@
+"""Prometheus metrics for every `sshgate serve` role, in one dedicated registry.
+
+A dedicated `REGISTRY` (not prometheus_client's global one) keeps /metrics to sshgate's own
+series, and lets tests read values without other libraries' collectors in the way. The
+gateway and the CA call the functions below; `sshgate.health` serves `REGISTRY`.
+
+Label values come from fixed sets (rule names, request kinds, refusal reasons), never from
+what a client sent, so a hostile client cannot grow the number of series.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+_CONNECTIONS = Counter(
+    "sshgate_gateway_connections",
+    "TCP connections accepted by the SSH gateway.",
+    registry=REGISTRY,
+)
+_CONNECTIONS_OPEN = Gauge(
+    "sshgate_gateway_connections_open",
+    "SSH gateway connections open now, authenticated or not.",
+    registry=REGISTRY,
+)
+_LIMIT_CLOSURES = Counter(
+    "sshgate_gateway_limit_closures",
+    "Connections and sessions the gateway closed because of a limit, by reason: "
+    "max-unauthenticated, max-per-source, login-timeout, max-auth-attempts, idle-timeout, "
+    "draining.",
+    ["reason"],
+    registry=REGISTRY,
+)
+_AUTH_REFUSALS = Counter(
+    "sshgate_gateway_auth_refusals",
+    "Refused certificates, by the name of the check that refused them.",
+    ["rule"],
+    registry=REGISTRY,
+)
+_DECISIONS = Counter(
+    "sshgate_gateway_decisions",
+    "Policy decisions on session and forwarding requests.",
+    ["kind", "decision", "rule"],
+    registry=REGISTRY,
+)
+_ACTIVE_SESSIONS = Gauge(
+    "sshgate_gateway_active_sessions",
+    "Sessions and forwarded connections being relayed to environments now.",
+    registry=REGISTRY,
+)
+_RELAYED_BYTES = Counter(
+    "sshgate_gateway_relayed_bytes",
+    "Bytes relayed between clients and environments.",
+    ["direction"],
+    registry=REGISTRY,
+)
+_UPSTREAM_CONNECT = Histogram(
+    "sshgate_gateway_upstream_connect_seconds",
+    "Time to connect and log in to an environment's sshd.",
+    ["outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0),
+    registry=REGISTRY,
+)
+_CERTIFICATES_ISSUED = Counter(
+    "sshgate_ca_certificates_issued",
+    "User certificates signed by the CA.",
+    registry=REGISTRY,
+)
+
+# Bound once: the relay counts every chunk, and `.labels()` per chunk would cost a lookup.
+_TO_ENVIRONMENT = _RELAYED_BYTES.labels(direction="to_environment")
+_TO_CLIENT = _RELAYED_BYTES.labels(direction="to_client")
+
+
+def connection_accepted() -> None:
+    _CONNECTIONS.inc()
+
+
+def connections_open(count: int) -> None:
+    _CONNECTIONS_OPEN.set(count)
+
+
+def limit_reached(reason: str) -> None:
+    _LIMIT_CLOSURES.labels(reason=reason).inc()
+
+
+def auth_refused(rule: str) -> None:
+    _AUTH_REFUSALS.labels(rule=rule).inc()
+
+
+def decision(kind: str, outcome: str, rule: str) -> None:
+    """`outcome`: allow, deny or close (an open session closed by live policy)."""
+    _DECISIONS.labels(kind=kind, decision=outcome, rule=rule).inc()
+
+
+def active_sessions(count: int) -> None:
+    _ACTIVE_SESSIONS.set(count)
+
+
+def bytes_to_environment(count: int) -> None:
+    _TO_ENVIRONMENT.inc(count)
+
+
+def bytes_to_client(count: int) -> None:
+    _TO_CLIENT.inc(count)
+
+
+def upstream_connected(seconds: float, ok: bool) -> None:
+    _UPSTREAM_CONNECT.labels(outcome="ok" if ok else "failed").observe(seconds)
+
+
+def certificate_issued() -> None:
+    """For the CA: call once per user certificate signed."""
+    _CERTIFICATES_ISSUED.inc()
+
+
+__all__ = [
+    "REGISTRY",
+    "active_sessions",
+    "auth_refused",
+    "bytes_to_client",
+    "bytes_to_environment",
+    "certificate_issued",
+    "connection_accepted",
+    "connections_open",
+    "decision",
+    "limit_reached",
+    "upstream_connected",
+]
