@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -25,10 +26,36 @@ def find_sshd() -> str:
     raise SSHDError("OpenSSH server not found: install it (apt-get install openssh-server)")
 
 
+_HANDED_OUT: set[int] = set()
+
+
+def _outside_ephemeral_range() -> tuple[int, int]:
+    """Ports the kernel does not hand to outgoing connections, so a port chosen here is not
+    taken by some client's local end before our server binds it."""
+    try:
+        low, high = (
+            int(v) for v in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        )
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return (10000, low - 1) if low > 12000 else (high + 1, 65535)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    """A port nothing listens on now, never the same twice in this process."""
+    low, high = _outside_ephemeral_range()
+    for _ in range(500):
+        port = random.randint(low, high)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
+        return port
+    raise SSHDError("no free loopback port found")
 
 
 def wait_for_port(
