@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
@@ -9,8 +11,13 @@ MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 
 _HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verified against when the user does not exist, so that both answers take as long.
-_DUMMY_HASH = _HASHER.hash("sshgate-dummy-password-for-timing")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so that both answers take as long.
+    Made on first use: hashing costs ~0.4 s, which every CLI command would pay at import."""
+    return _HASHER.hash("sshgate-dummy-password-for-timing")
 
 
 class PasswordPolicyError(ValueError):
@@ -32,6 +39,8 @@ def hash_password(password: str) -> str:
 def verify_password(password_hash: str | None, password: str) -> bool:
     """True when `password` matches; with no hash (unknown user) it still does the work."""
     try:
-        return _HASHER.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return (
+            _HASHER.verify(password_hash or _dummy_hash(), password) and password_hash is not None
+        )
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return False

@@ -13,9 +13,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Refusal(Exception):
-    """A refusal or bad input: one line on stderr, exit status 1."""
+    """A refusal or bad input: one line on stderr, exit status 1. `bare` lines are printed
+    exactly as given (a message the contract spells out word for word)."""
 
     exit_code = 1
+
+    def __init__(self, message: str, bare: bool = False) -> None:
+        super().__init__(message)
+        self.bare = bare
 
 
 def json_option(func: F) -> F:

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from sshgate.cli._output import Refusal
-from sshgate.client.api import Api, ApiError
+from sshgate.client.api import STEP_UP, Api, ApiError
 from sshgate.client.home import State, home_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,7 +49,8 @@ def call(state: State, method: str, path: str, body: dict[str, Any] | None = Non
         with Api(state.api, state.token) as api:
             return api.call(method, path, body)
     except ApiError as exc:
-        raise Refusal(str(exc)) from None
+        # RFC 9470 step-up: the contract's MFA message, word for word.
+        raise Refusal(str(exc), bare=exc.code == STEP_UP) from None
 
 
 def is_terminal() -> bool:

@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "mfa": ("sshgate.cli.mfa", "mfa"),
     "cert": ("sshgate.cli.cert", "cert"),
     "token": ("sshgate.cli.tokens", "token"),
+    "org": ("sshgate.cli.org", "org"),
 }
 
 
@@ -59,6 +60,9 @@ def run(args: list[str]) -> None:
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
     except Refusal as exc:
+        if exc.bare:
+            sys.stderr.write(f"{exc}\n")
+            sys.exit(exc.exit_code)
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
