@@ -2,7 +2,9 @@
 resident memory per session, and the setup time of a new `ssh HOST true` while they are held.
 
 The crowd grows in steps (e.g. 100, then 500, then 1000 in all), so each step's memory is
-measured against the same baseline taken before the first session opened."""
+measured against the same baseline, taken after a few warm-up sessions have come and gone
+(the caller restarts the gateway first, so that earlier bulk transfers' buffers are not in
+the baseline)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from bench.processes import rss_kib
 from bench.stats import Summary, rotated
 
 OPEN_CONCURRENCY = 25
+WARM_UP_SESSIONS = 10
 ECHO = b"ping\n"
 STEP_TIMEOUT = 30.0
 
@@ -81,10 +84,10 @@ async def _timed_ssh_true(config: Path, host: str) -> float:
     )
     try:
         status = await asyncio.wait_for(process.wait(), 60)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
     if status != 0:
         raise RuntimeError(f"ssh {host} true exited {status} while the crowd was held")
     return time.perf_counter() - start
@@ -122,6 +125,9 @@ async def hold_crowd(
     """Grow the crowd through `steps` (totals); return the baseline RSS and one result per
     step."""
     held: list[_Held] = []
+    # A few sessions first, so that lazy imports and caches are not counted per session.
+    await _grow(targets, held, WARM_UP_SESSIONS)
+    await _close_all(held)
     baseline = rss_kib(gateway_pid)
     results = []
     try:

@@ -1,7 +1,7 @@
 """Certificate issuance per second, in process: `CertificateAuthority.issue` against the
 deployment's own store and key folder, one request after another. The HTTP API
-(`POST /api/ssh/certificate`) is not ready yet, so its parsing, authentication and JSON
-are not in this number."""
+(`POST /api/ssh/certificate`) was not ready when this was written: its request parsing,
+authentication and JSON are not in this number."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ from sshgate.ca.keys import KeyDir
 from sshgate.config import load_config
 from sshgate.store import StoreError, open_store
 
-METHOD = "in-process CertificateAuthority.issue (the HTTP API is not ready yet)"
+METHOD = (
+    "in process, CertificateAuthority.issue against the deployment's store; not through "
+    "the HTTP API (POST /api/ssh/certificate is not measured yet)"
+)
 
 
 @dataclass(frozen=True)

@@ -29,11 +29,16 @@ class LoadResult:
     p50: float
     p99: float
     gateway_cpu: float  # cores the gateway process used during the run
+    gateway_cpu_ms_per_connection: float
     client_cpu: float  # cores this load generator used during the run
     first_error: str
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+
+class CommandFailed(Exception):
+    """`true` did not exit 0 on the far side."""
 
 
 async def _once(targets: AsyncTargets, path: str) -> float:
@@ -43,16 +48,7 @@ async def _once(targets: AsyncTargets, path: str) -> float:
         result = await connection.conn.run("true", check=False)
         elapsed = time.perf_counter() - start
         if result.exit_status != 0:
-            raise asyncssh.ProcessError(
-                result.env,
-                result.command,
-                result.subsystem,
-                result.exit_status,
-                result.exit_signal,
-                result.returncode,
-                result.stdout,
-                result.stderr,
-            )
+            raise CommandFailed(f"`true` exited {result.exit_status}: {result.stderr!r}")
     finally:
         connection.close()
         await connection.wait_closed()
@@ -73,11 +69,12 @@ async def sustain(
         while time.perf_counter() < deadline:
             try:
                 latencies.append(await asyncio.wait_for(_once(targets, path), OPERATION_TIMEOUT))
-            except (asyncssh.Error, OSError, TimeoutError) as exc:
+            except (asyncssh.Error, OSError, TimeoutError, CommandFailed) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - start
+    gateway_share = gateway.share()
     return LoadResult(
         path=path,
         concurrency=concurrency,
@@ -87,7 +84,8 @@ async def sustain(
         per_second=len(latencies) / elapsed,
         p50=percentile(latencies, 50),
         p99=percentile(latencies, 99),
-        gateway_cpu=gateway.share(),
+        gateway_cpu=gateway_share,
+        gateway_cpu_ms_per_connection=1000 * gateway_share * elapsed / max(len(latencies), 1),
         client_cpu=(time.process_time() - client_cpu) / elapsed,
         first_error=errors[0] if errors else "",
     )

@@ -69,8 +69,19 @@ def _paths_table(r: Results) -> list[str]:
 def _cpu_lines(r: Results) -> list[str]:
     lines = []
     if r.bulk_gateway_cpu:
-        shares = ", ".join(f"{k} {v:.2f}" for k, v in r.bulk_gateway_cpu.items())
-        lines += ["", f"Gateway process CPU during its bulk transfers, cores (median): {shares}."]
+        lines += [
+            "",
+            "What relaying costs the gateway process (medians over its transfers):",
+            "",
+            "| transfer, client variant | gateway CPU, cores | CPU ms per MiB | MiB/s at one "
+            "full core |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key, cost in r.bulk_gateway_cpu.items():
+            lines.append(
+                f"| {key} | {_num(cost['cores'], 2)} | {_num(cost['cpu_ms_per_mib'], 2)} | "
+                f"{_num(cost['one_core_mib_per_second'], 0)} |"
+            )
     if r.machine_busy:
         busy = ", ".join(f"{k} {v:.2f}" for k, v in r.machine_busy.items())
         load = ", ".join(f"{v:.2f}" for v in r.machine.get("loadavg_at_start") or ())  # type: ignore[attr-defined]
@@ -92,13 +103,15 @@ def _load_table(r: Results) -> list[str]:
         f"looping connect + `true` + close for {first.seconds:.0f} s.",
         "",
         "| path | connections/s | setup p50, s | setup p99, s | errors | gateway CPU, cores "
-        "| load generator CPU, cores |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| gateway CPU ms per connection | load generator CPU, cores |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for path, res in r.load.items():
         lines.append(
             f"| {path} | {_num(res.per_second, 1)} | {_num(res.p50, 3)} | {_num(res.p99, 3)} "
-            f"| {res.errors} | {_num(res.gateway_cpu, 2)} | {_num(res.client_cpu, 2)} |"
+            f"| {res.errors} | {_num(res.gateway_cpu, 2)} | "
+            f"{_num(res.gateway_cpu_ms_per_connection, 1) if path == 'gateway' else '–'} | "
+            f"{_num(res.client_cpu, 2)} |"
         )
     ratios = r.ratios()
     if "load_per_second" in ratios:
@@ -106,7 +119,7 @@ def _load_table(r: Results) -> list[str]:
         lines.append(
             f"| gateway/direct | {_num(rate['gateway/direct'], 2)}× | "
             f"{_num(ratios['load_p50']['gateway/direct'], 2)}× | "
-            f"{_num(p99['gateway/direct'], 2)}× | | | |"
+            f"{_num(p99['gateway/direct'], 2)}× | | | | |"
         )
     return lines
 
@@ -162,6 +175,8 @@ def render(r: Results) -> str:
         f"{m['kernel']}; Python {m['python']}, sshgate {m['sshgate']}, asyncssh "
         f"{m['asyncssh']}, cryptography {m['cryptography']}, uvloop {m['uvloop']}, "
         f"{m['openssh']}, {m['git']}{repo}.",
+        "",
+        f"sshgate measured: {m['sshgate_source']}.",
         "",
         "Ratios are the result; seconds and MiB/s depend on the machine. For times lower is "
         "better, for MiB/s and connections/s higher is better.",

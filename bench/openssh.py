@@ -8,12 +8,21 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
+
+from bench.processes import CpuMeter
 
 CHUNK = 1 << 20
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, missing from older Pythons' fcntl module
 READY = b"ready\n"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    mib_per_second: float
+    watched_cpu: float | None  # cores the watched process used while the bytes moved
 
 
 class MeasurementError(Exception):
@@ -43,9 +52,11 @@ def setup_time(config: Path, host: str, timeout: float = 60.0) -> float:
 
 
 class _Deadline:
-    """Kills a process that outlives its deadline, so that no read or write blocks forever."""
+    """Kills a process that outlives its deadline, so that no read or write blocks forever,
+    and kills it on the way out when an error or Ctrl-C leaves it running."""
 
     def __init__(self, process: subprocess.Popen[bytes], timeout: float) -> None:
+        self._process = process
         self._timer = threading.Timer(timeout, process.kill)
         self._timer.daemon = True
 
@@ -55,6 +66,9 @@ class _Deadline:
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
+        if self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
 
 
 def _check(process: subprocess.Popen[bytes], stderr: IO[bytes], what: str) -> None:
@@ -64,9 +78,12 @@ def _check(process: subprocess.Popen[bytes], stderr: IO[bytes], what: str) -> No
         raise MeasurementError(f"{what} exited {process.returncode}: {message}")
 
 
-def upload(config: Path, host: str, nbytes: int, timeout: float = 300.0) -> float:
-    """MiB/s of `nbytes` zeros sent into `cat > /dev/null` on HOST, timed from the moment the
-    remote command runs (connection setup excluded) until ssh exits."""
+def upload(
+    config: Path, host: str, nbytes: int, watch: int | None = None, timeout: float = 300.0
+) -> Transfer:
+    """`nbytes` zeros sent into `cat > /dev/null` on HOST, timed from the moment the remote
+    command runs (connection setup excluded) until ssh exits; the CPU of process `watch`
+    is measured over the same interval."""
     block = memoryview(bytes(CHUNK))
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -79,6 +96,7 @@ def upload(config: Path, host: str, nbytes: int, timeout: float = 300.0) -> floa
         assert process.stdin is not None and process.stdout is not None
         with _Deadline(process, timeout):
             ready = process.stdout.readline()
+            meter = CpuMeter(watch) if watch else None
             start = time.perf_counter()
             left = nbytes if ready == READY else 0
             try:
@@ -90,15 +108,18 @@ def upload(config: Path, host: str, nbytes: int, timeout: float = 300.0) -> floa
             process.stdin.close()
             process.wait()
             elapsed = time.perf_counter() - start
+            cpu = meter.share() if meter else None
         _check(process, stderr, f"upload through {host}")
         if ready != READY or left > 0:
             raise MeasurementError(f"upload through {host}: {left} bytes not sent")
-    return nbytes / CHUNK / elapsed
+    return Transfer(nbytes / CHUNK / elapsed, cpu)
 
 
-def download(config: Path, host: str, nbytes: int, timeout: float = 300.0) -> float:
-    """MiB/s of `head -c nbytes /dev/zero` on HOST read here, timed from the first byte
-    (connection setup excluded) until ssh exits."""
+def download(
+    config: Path, host: str, nbytes: int, watch: int | None = None, timeout: float = 300.0
+) -> Transfer:
+    """`head -c nbytes /dev/zero` on HOST read here, timed from the first byte (connection
+    setup excluded) until ssh exits; the CPU of process `watch` over the same interval."""
     buffer = bytearray(CHUNK)
     with tempfile.TemporaryFile() as stderr:
         process = subprocess.Popen(
@@ -112,17 +133,20 @@ def download(config: Path, host: str, nbytes: int, timeout: float = 300.0) -> fl
         fcntl.fcntl(process.stdout.fileno(), F_SETPIPE_SZ, CHUNK)
         received = 0
         start = 0.0
+        meter = None
         with _Deadline(process, timeout):
             while True:
                 count = process.stdout.readinto(buffer)  # type: ignore[attr-defined]
                 if not count:
                     break
                 if received == 0:
+                    meter = CpuMeter(watch) if watch else None
                     start = time.perf_counter()
                 received += count
             process.wait()
             elapsed = time.perf_counter() - start
+            cpu = meter.share() if meter else None
         _check(process, stderr, f"download through {host}")
         if received != nbytes:
             raise MeasurementError(f"download through {host}: {received} of {nbytes} bytes")
-    return nbytes / CHUNK / elapsed
+    return Transfer(nbytes / CHUNK / elapsed, cpu)

@@ -53,22 +53,28 @@ class GatewayProcess:
         return self.process.pid
 
     def start(self, timeout: float = 60.0) -> None:
-        with self.log_path.open("wb") as log:
+        """Start and wait for the `ready` line; a restart appends to the same log."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [*CLI, "serve", "--role", "all"],
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                # Its own session: a Ctrl-C at the terminal reaches only the benchmark, which
+                # then stops the gateway with SIGTERM (a drain) in its own time.
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log()
+            text = self.log()[offset:]
             if any(marker in text for marker in READY_MARKERS):
                 return
             if self.process.poll() is not None:
                 raise BenchSetupError(f"sshgate serve exited early:\n{text[-3000:]}")
             time.sleep(0.05)
+        self.stop()
         raise BenchSetupError(
             f"sshgate serve not ready after {timeout:.0f}s:\n{self.log()[-3000:]}"
         )
@@ -84,9 +90,14 @@ class GatewayProcess:
             process.kill()
             process.wait()
 
+    def restart(self) -> None:
+        """A fresh process on the same port, e.g. for a memory baseline."""
+        self.stop()
+        self.start()
+
     def log(self) -> str:
         try:
-            return self.log_path.read_text(errors="replace")
+            return self.log_path.read_bytes().decode(errors="replace")
         except OSError:
             return ""
 

@@ -22,7 +22,7 @@ class Results:
     plan: dict[str, object]
     setup: dict[str, PerPath] = field(default_factory=dict)
     bulk: dict[str, dict[str, PerPath]] = field(default_factory=dict)
-    bulk_gateway_cpu: dict[str, float] = field(default_factory=dict)
+    bulk_gateway_cpu: dict[str, dict[str, float]] = field(default_factory=dict)
     machine_busy: dict[str, float] = field(default_factory=dict)  # cores, by section
     git: dict[str, PerPath] = field(default_factory=dict)
     repo: RepoFacts | None = None
@@ -74,7 +74,7 @@ class Results:
                 choice: {d: per_path(pp) for d, pp in directions.items()}
                 for choice, directions in self.bulk.items()
             },
-            "bulk_gateway_cpu_cores": self.bulk_gateway_cpu,
+            "bulk_gateway_cost": self.bulk_gateway_cpu,
             "machine_busy_cores_by_section": self.machine_busy,
             "git_seconds": {op: per_path(pp) for op, pp in self.git.items()},
             "git_repository": self.repo.to_json() if self.repo else None,

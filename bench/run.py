@@ -6,25 +6,28 @@ Every process started here is stopped at the end, also on Ctrl-C or SIGTERM."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
 
 from bench import markdown, suites
 from bench.asyncclient import AsyncTargets
 from bench.clientconf import PATHS
 from bench.crowd import hold_crowd
 from bench.issuance import issue_rate
+from bench.lifecycle import (
+    ignore_further_signals,
+    progress,
+    raise_open_file_limit,
+    run_async,
+    stop_on_sigterm,
+)
 from bench.load import sustain
 from bench.machine import describe
 from bench.openssh import ssh_argv
@@ -35,35 +38,6 @@ from bench.site import USER, BenchSite
 from bench.snapshot import run_at
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-T = TypeVar("T")
-_START = time.monotonic()
-
-
-def progress(message: str) -> None:
-    print(f"[{time.monotonic() - _START:6.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def run_async(main: Coroutine[Any, Any, T]) -> T:
-    """Run the asyncssh side on uvloop when it is there, like `sshgate serve` does."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(main)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(main)
-
-
-def raise_open_file_limit() -> int:
-    """Lift the soft RLIMIT_NOFILE to the hard one; children (sshd, sshgate) inherit it."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or hard > soft:
-        wanted = 65536 if hard == resource.RLIM_INFINITY else hard
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def _on_sigterm(signum: int, frame: object) -> NoReturn:
-    raise KeyboardInterrupt
 
 
 def check_enforcement(site: BenchSite) -> str:
@@ -83,13 +57,7 @@ def check_enforcement(site: BenchSite) -> str:
 
 
 def _measure(site: BenchSite, plan: Plan, sections: tuple[str, ...], r: Results) -> None:
-    targets = AsyncTargets.load(
-        site.endpoints,
-        site.files,
-        site.env.host_key_pub,
-        site.bastion.host_key_pub,
-        site.gateway_host_key_pub,
-    )
+    targets = site.async_targets()
     steps: dict[str, Callable[[], None]] = {
         "setup": lambda: r.setup.update(suites.connection_setup(site, plan.setup_rounds)),
         "bulk": lambda: _bulk(site, plan, r),
@@ -116,6 +84,7 @@ def _bulk(site: BenchSite, plan: Plan, r: Results) -> None:
 
 
 def _crowd(site: BenchSite, targets: AsyncTargets, plan: Plan, r: Results) -> None:
+    site.gateway.restart()
     baseline, steps = run_async(
         hold_crowd(
             targets,
@@ -172,13 +141,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.ref:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        stop_on_sigterm()
         again = ["--out", str(args.out.resolve()), "--only", args.only]
         again += ["--quick"] * args.quick + ["--keep"] * args.keep
         return run_at(args.ref, again)
     plan = QUICK if args.quick else FULL
     sections = tuple(s for s in SECTIONS if s in args.only.split(","))
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    stop_on_sigterm()
     nofile = raise_open_file_limit()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine = {**describe(), "loadavg_at_start": os.getloadavg()}
@@ -200,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"setup failed: {exc}")
         return 1
     finally:
+        ignore_further_signals()
         site.stop()
         if args.keep:
             progress(f"kept {root}")
@@ -225,7 +195,8 @@ NOTES = [
     "emptied bare repository.",
     "Bastion and direct log in with a plain key (AuthorizedKeysFile); the gateway with the "
     "user's sshgate certificate, and then with its own upstream certificate.",
-    "Both sshd's run with MaxStartups 1000:30:1000 and MaxSessions 1000.",
+    "Both sshd's run with MaxStartups 1000:30:1000 and MaxSessions 1000, and SetEnv SHLVL=1 "
+    "so that bash does not source the login user's ~/.bashrc for their sessions.",
 ]
 
 

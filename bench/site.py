@@ -12,6 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.asyncclient import AsyncTargets
 from bench.clientconf import ClientFiles, Endpoints, known_hosts_lines, write_ssh_configs
 from bench.processes import BenchSetupError, GatewayProcess, sshgate_cli, sshgate_json
 from bench.repo import RepoFacts, RepoShape, generate, init_bare
@@ -234,3 +235,12 @@ class BenchSite:
     @property
     def gateway_host_key_pub(self) -> Path:
         return self.data / "gateway_host_key.pub"
+
+    def async_targets(self) -> AsyncTargets:
+        return AsyncTargets.load(
+            self.endpoints,
+            self.files,
+            self.env.host_key_pub,
+            self.bastion.host_key_pub,
+            self.gateway_host_key_pub,
+        )

@@ -24,29 +24,39 @@ def export(ref: str, dest: Path) -> str:
     """Unpack `ref`'s sshgate/ and this bench/ into `dest`; return the commit's short id."""
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", f"{ref}^{{commit}}"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout.strip()
     archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", "--format=tar", commit, "sshgate"],
-        capture_output=True, check=True, timeout=120,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        check=True,
+        timeout=120,
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(dest, filter="data")
     shutil.copytree(BENCH, dest / "bench", ignore=shutil.ignore_patterns("results", "__pycache__"))
     return commit
 
 
-def run_at(ref: str, bench_args: list[str]) -> int:
-    """Run `python -m bench.run BENCH_ARGS` against `ref`; stop it on Ctrl-C or SIGTERM."""
+def run_at(ref: str, bench_args: list[str], module: str = "bench.run") -> int:
+    """Run `python -m MODULE BENCH_ARGS` against `ref`; stop it on Ctrl-C or SIGTERM."""
     with tempfile.TemporaryDirectory(prefix="sshgate-bench-src-") as folder:
         dest = Path(folder)
         commit = export(ref, dest)
         env = {**os.environ, SOURCE_ENV: f"git archive of {ref} ({commit})"}
-        child = subprocess.Popen(
-            [sys.executable, "-m", "bench.run", *bench_args], cwd=dest, env=env
-        )
+        child = subprocess.Popen([sys.executable, "-m", module, *bench_args], cwd=dest, env=env)
         try:
             return child.wait()
         except KeyboardInterrupt:
-            child.send_signal(signal.SIGTERM)
-            return child.wait()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+            try:
+                return child.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                return child.wait()

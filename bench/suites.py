@@ -11,13 +11,12 @@ from pathlib import Path
 
 from bench.clientconf import BULK_VARIANTS, PATHS, SETUP_VARIANTS, git_url
 from bench.gitops import clone, push
-from bench.openssh import download, setup_time, upload
-from bench.processes import CpuMeter
+from bench.openssh import Transfer, download, setup_time, upload
 from bench.site import BenchSite
 from bench.stats import Summary, rotated
 
 PerPath = dict[str, Summary]
-Transfer = Callable[[Path, str, int], float]
+TransferFunction = Callable[[Path, str, int, int | None], Transfer]
 Progress = Callable[[str], None]
 
 
@@ -46,11 +45,11 @@ def _setup_with(config: Path, rounds: int) -> PerPath:
 
 def bulk(
     site: BenchSite, rounds: int, nbytes: int, progress: Progress
-) -> tuple[dict[str, dict[str, PerPath]], dict[str, float]]:
-    """MiB/s each way for each client variant, and the median CPU share (cores) of the
-    gateway process during its own transfers, by "<direction> <variant>"."""
+) -> tuple[dict[str, dict[str, PerPath]], dict[str, dict[str, float]]]:
+    """MiB/s each way for each client variant, and what the gateway's transfers cost it,
+    by "<direction> <variant>" (see `_relay_cost`)."""
     results: dict[str, dict[str, PerPath]] = {}
-    gateway_cpu: dict[str, float] = {}
+    gateway_cpu: dict[str, dict[str, float]] = {}
     for variant in BULK_VARIANTS:
         progress(f"bulk: {nbytes >> 20} MiB each way, client variant {variant}")
         results[variant] = {}
@@ -64,18 +63,30 @@ def bulk(
 
 
 def _bulk_rounds(
-    site: BenchSite, config: Path, transfer: Transfer, rounds: int, nbytes: int
-) -> tuple[PerPath, float]:
-    shares: list[float] = []
+    site: BenchSite, config: Path, transfer: TransferFunction, rounds: int, nbytes: int
+) -> tuple[PerPath, dict[str, float]]:
+    gateway: list[Transfer] = []
 
     def measure(path: str) -> float:
-        meter = CpuMeter(site.gateway.pid) if path == "gateway" else None
-        rate = transfer(config, path, nbytes)
-        if meter is not None:
-            shares.append(meter.share())
-        return rate
+        result = transfer(config, path, nbytes, site.gateway.pid if path == "gateway" else None)
+        if result.watched_cpu is not None:
+            gateway.append(result)
+        return result.mib_per_second
 
-    return _rounds(rounds, measure), statistics.median(shares)
+    return _rounds(rounds, measure), _relay_cost(gateway)
+
+
+def _relay_cost(transfers: list[Transfer]) -> dict[str, float]:
+    """The gateway's CPU share while relaying (cores), its CPU time per MiB relayed, and the
+    MiB/s that one whole core would relay at that cost. Per MiB, the cost hardly depends on
+    how much CPU other processes left to the gateway, so it compares runs on a busy machine
+    better than MiB/s does."""
+    cores = statistics.median(t.watched_cpu or 0.0 for t in transfers)
+    ms_per_mib = statistics.median(
+        1000 * (t.watched_cpu or 0.0) / t.mib_per_second for t in transfers
+    )
+    ceiling = 1000 / ms_per_mib if ms_per_mib > 0 else float("nan")
+    return {"cores": cores, "cpu_ms_per_mib": ms_per_mib, "one_core_mib_per_second": ceiling}
 
 
 def git(site: BenchSite, rounds: int) -> dict[str, PerPath]:

@@ -20,10 +20,11 @@ import asyncssh
 from sshgate.api.serve import ApiHandle, ApiStartupError, start_api
 from sshgate.ca.keys import KeyDir, fingerprint
 from sshgate.config import Config, load_config
+from sshgate.health import HealthServer, start_health_server
 from sshgate.logs import log
 from sshgate.ssh_gateway.gateway import Gateway
 from sshgate.ssh_gateway.upstream import UpstreamSigner
-from sshgate.store import Store, open_store
+from sshgate.store import Store, StoreError, open_store
 
 ROLES = ("all", "gateway", "api")
 
@@ -68,6 +69,8 @@ class Runtime:
     store: Store | None = None
     gateway: Gateway | None = None
     api: ApiHandle | None = None
+    health: HealthServer | None = None
+    ca_ready: bool = False
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -78,6 +81,7 @@ class Runtime:
         if self.role in ("all", "api"):
             KeyDir(config.ca.key_dir).active()  # the CA role needs its signing key
             await publish_ca_keys(config, self.store)
+            self.ca_ready = True
         if self.role in ("all", "gateway"):
             host_keys = [read_private_key_file(p) for p in config.gateway.host_key_files]
             upstream_ca = read_private_key_file(config.gateway.upstream_ca_key_file)
@@ -88,26 +92,37 @@ class Runtime:
                 self.api = await start_api(config, self.store)
             except ApiStartupError as exc:
                 raise StartupError(str(exc)) from None
+        self.health = await start_health_server(config.metrics.listen, self.ready)
         log(
             "ready",
             role=self.role,
             gateway=config.gateway.listen if self.gateway else None,
             api=config.api.listen if self.api else None,
+            metrics=config.metrics.listen,
         )
+
+    async def ready(self) -> bool:
+        """/readyz: the store answers and this role's keys are loaded; not while draining."""
+        if self.store is None or (self.gateway is not None and self.gateway.draining):
+            return False
+        try:
+            await self.store.ping()
+        except StoreError:
+            return False
+        if self.role in ("all", "api") and not self.ca_ready:
+            return False
+        return self.gateway is None or bool(self.gateway.host_keys)
 
     async def reload(self) -> None:
         """SIGHUP: new configuration and keys for new connections; open sessions stay."""
         try:
             config = load_config(self.config_path)
             if self.gateway is not None:
-                self.gateway.config = config
-                self.gateway.host_keys[:] = [
-                    read_private_key_file(p) for p in config.gateway.host_key_files
-                ]
-                self.gateway.upstream_signer = UpstreamSigner(
-                    read_private_key_file(config.gateway.upstream_ca_key_file)
+                await self.gateway.reload(
+                    config,
+                    [read_private_key_file(p) for p in config.gateway.host_key_files],
+                    UpstreamSigner(read_private_key_file(config.gateway.upstream_ca_key_file)),
                 )
-                self.gateway.trusted.reload_files()
             if self.store is not None and self.role in ("all", "api"):
                 await publish_ca_keys(config, self.store)
             self.config = config
@@ -121,6 +136,8 @@ class Runtime:
         if self.gateway is not None:
             timeout = float(self.config.gateway.drain_timeout) if self.config and drain else 0.0
             await self.gateway.drain(timeout)
+        if self.health is not None:
+            await self.health.close()
         if self.store is not None:
             await self.store.close()
 

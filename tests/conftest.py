@@ -9,3 +9,6 @@ if str(ROOT) not in sys.path:
 # The tests' own ssh/git must never use the developer's agent or config.
 os.environ.pop("SSH_AUTH_SOCK", None)
 os.environ.setdefault("GIT_CONFIG_NOSYSTEM", "1")
+
+# A throw-away PostgreSQL server's fixtures: postgres_cluster, postgres_url, postgres_store(s).
+pytest_plugins = ["tests.support.postgres"]

@@ -27,6 +27,16 @@ Endpoints (request body -> response body):
     GET    /api/me/access
            -> {orgs: [{name, role, mfa_required, mfa_missing}],
                projects: [{id, title, org, role, git_remote, services}]}
+    GET    /api/orgs/{org}/security
+           -> {items: [{username, email, role, mfa, mfa_since, last_reminded}]}
+    PUT    /api/orgs/{org}/mfa-required   {required} -> {org, mfa_required, sessions_to_close}
+    POST   /api/orgs/{org}/reminders      {users: [...]} or {all: true}, force?
+           -> {sent, skipped, failed, reasons}
+
+The /api/orgs routes answer 404 `not_found` for an org that does not exist and for one the
+caller is not a member of alike, then 401 `insufficient_user_authentication` when the org
+requires MFA and the bearer lacks it, then 403 `forbidden` (with `rule`: role, addon or
+switcher-mfa) for what the caller may not do.
 
 Login failures: 401 `invalid_credentials` (the same for an unknown user and a wrong password),
 401 `mfa_code_required` (password right, MFA on, no code), 401 `invalid_code`, 429
@@ -44,7 +54,7 @@ from fastapi import FastAPI, Request, Response
 from sshgate import __version__
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.accounts.service import Accounts
-from sshgate.api import access, account, session, ssh, tokens
+from sshgate.api import access, account, org_reminders, orgs, session, ssh, tokens
 from sshgate.api.context import ApiContext
 from sshgate.api.errors import install_error_handlers
 from sshgate.ca.authority import CertificateAuthority
@@ -76,7 +86,7 @@ def create_app(
     )
     app.state.sshgate = ApiContext(config=config, store=store, accounts=accounts, ca=ca)
     install_error_handlers(app)
-    for module in (session, account, ssh, tokens, access):
+    for module in (session, account, ssh, tokens, access, orgs, org_reminders):
         app.include_router(module.router)
 
     @app.middleware("http")

@@ -7,7 +7,9 @@ choose the address that the password throttle and `ca.bind_source_address` see.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -29,6 +31,8 @@ class ApiContext:
     store: Store
     accounts: Accounts
     ca: CertificateAuthority | None  # None in a process without the user CA's keys
+    # The routes' clock (reminder times, the one-hour rule); tests replace it.
+    now: Callable[[], float] = field(default=time.time)
 
 
 def get_context(request: Request) -> ApiContext:

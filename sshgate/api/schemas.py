@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictInt
+from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
 __all__ = [
     "AccessResponse",
@@ -25,13 +25,19 @@ __all__ = [
     "LoginResponse",
     "MFADisableRequest",
     "MFADisableResponse",
+    "MFARequiredRequest",
+    "MFARequiredResponse",
     "MFASetupResponse",
     "MFAVerifyResponse",
+    "MemberSecurityItem",
     "OrgAccess",
     "PasswordChangeRequest",
     "PasswordChangeResponse",
     "ProjectAccess",
     "RecoveryCodesResponse",
+    "RemindRequest",
+    "RemindResponse",
+    "SecurityResponse",
     "TokenCreateRequest",
     "TokenCreatedResponse",
     "TokenItem",
@@ -197,3 +203,53 @@ class ProjectAccess(BaseModel):
 class AccessResponse(BaseModel):
     orgs: list[OrgAccess]
     projects: list[ProjectAccess]
+
+
+class MemberSecurityItem(BaseModel):
+    username: str
+    email: str
+    role: str = Field(description="owner, admin or member")
+    mfa: bool = Field(description="The member's account has MFA enabled")
+    mfa_since: str | None
+    last_reminded: str | None = Field(description="When the last MFA reminder was sent")
+
+
+class SecurityResponse(BaseModel):
+    items: list[MemberSecurityItem]
+
+
+class MFARequiredRequest(BaseModel):
+    required: StrictBool
+
+
+class MFARequiredResponse(BaseModel):
+    org: str
+    mfa_required: bool
+    sessions_to_close: int = Field(
+        description="Open sessions of users without MFA that the gateways will close"
+    )
+
+
+Username = Annotated[str, Field(max_length=64)]
+MAX_REMINDER_USERS = 1000
+
+
+class RemindRequest(BaseModel):
+    users: list[Username] | None = Field(
+        default=None, max_length=MAX_REMINDER_USERS, description="Usernames to remind"
+    )
+    all: StrictBool = Field(default=False, description="Remind every member without MFA")
+    force: StrictBool = Field(default=False, description="Ignore the one-hour rule")
+
+    @model_validator(mode="after")
+    def one_selection(self) -> RemindRequest:
+        if self.all == bool(self.users):
+            raise ValueError('give either "users" (a non-empty list) or "all": true')
+        return self
+
+
+class RemindResponse(BaseModel):
+    sent: list[str]
+    skipped: list[str]
+    failed: list[str]
+    reasons: dict[str, str] = Field(description="username -> why it was skipped or failed")

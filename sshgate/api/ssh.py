@@ -7,6 +7,7 @@ import time
 
 from fastapi import APIRouter, Request
 
+from sshgate import metrics
 from sshgate.api.context import Context, CurrentPrincipal, client_address
 from sshgate.api.errors import ApiError
 from sshgate.api.schemas import (
@@ -49,6 +50,7 @@ async def certificate(
         ttl=body.ttl,
         client_address=client_address(request) or None,
     )
+    metrics.certificate_issued()
     log(
         "certificate_issued",
         user_id=principal.user.id,

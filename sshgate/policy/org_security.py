@@ -18,6 +18,8 @@ SWITCHER_WITHOUT_MFA = (
     "enable MFA on your own account first (sshgate mfa setup, then sshgate login -f), "
     "then switch MFA required on for {org}"
 )
+NOT_ALLOWED_TO_VIEW = "only an owner or admin of {org} can see its members' MFA status"
+NOT_ALLOWED_TO_REMIND = "only an owner or admin of {org} can send MFA reminders"
 MAY_ADMINISTER = (OrgRole.OWNER, OrgRole.ADMIN)
 
 
@@ -45,3 +47,12 @@ def may_switch_mfa_required(
 def may_view_security(role: OrgRole | None) -> bool:
     """The member list with MFA status, and reminders, are for owners and admins."""
     return role in MAY_ADMINISTER
+
+
+def switch_detail(before: bool, after: bool) -> str:
+    """How the audit log shows a change of the switch: `off->on`."""
+    return f"{_on_off(before)}->{_on_off(after)}"
+
+
+def _on_off(value: bool) -> str:
+    return "on" if value else "off"

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 REMIND_INTERVAL = 3600  # one reminder per user per hour, unless forced
+# A claimed reminder that was neither marked sent nor released within this long (its sender
+# died mid-send) stops keeping others from reminding the same user.
+CLAIM_TTL = 300
 
 
 class Outcome(enum.StrEnum):
@@ -37,6 +41,27 @@ def triage(recipient: Recipient, now: float, force: bool) -> Outcome:
     ):
         return Outcome.RECENTLY_REMINDED
     return Outcome.SEND
+
+
+SKIP_REASONS = {
+    Outcome.HAS_MFA: "has MFA already",
+    Outcome.RECENTLY_REMINDED: "reminded less than an hour ago (--force sends anyway)",
+    Outcome.NOT_A_MEMBER: "not a member of {org}",
+}
+
+
+def select_recipients(
+    members: Mapping[str, Recipient], usernames: Sequence[str] | None
+) -> list[Recipient]:
+    """Who a reminder request is about: every member (`usernames` None, i.e. `--all`), or
+    the named users once each, in the order given; a name that is no member (or no user at
+    all: the answer is the same, so it reveals nothing) becomes a non-member recipient."""
+    if usernames is None:
+        return [members[name] for name in sorted(members)]
+    chosen: list[Recipient] = []
+    for name in dict.fromkeys(usernames):
+        chosen.append(members.get(name) or Recipient(name, "", False, False, None))
+    return chosen
 
 
 def reminder_email(

@@ -83,12 +83,13 @@ class GatewayConnection(asyncssh.SSHServer):
         self.client_address = str(peer[0]) if peer else ""
         take_over_public_key_auth(conn, self._validate)
         gw = self.gateway.config.gateway
-        # A client that vanished without closing TCP (a suspended laptop, a NAT that
-        # forgot it) is let go after a few unanswered probes, about as soon as an idle one.
-        conn.set_keepalive(keepalive_interval(gw.idle_timeout), KEEPALIVE_COUNT_MAX)
         refusal = self.gateway.admit(self)
         if refusal is not None:
-            self.close_for(refusal, asyncssh.DISC_TOO_MANY_CONNECTIONS, TOO_MANY_CONNECTIONS)
+            # asyncssh sends its version line after this returns; a disconnect before it
+            # would reach the client as a garbled banner instead of a readable reason.
+            asyncio.get_running_loop().call_soon(
+                self.close_for, refusal, asyncssh.DISC_TOO_MANY_CONNECTIONS, TOO_MANY_CONNECTIONS
+            )
             return
         if gw.login_timeout:
             # The gateway's own timer rather than asyncssh's login_timeout, so that a
@@ -143,6 +144,12 @@ class GatewayConnection(asyncssh.SSHServer):
     def auth_completed(self) -> None:
         if self._login_timer is not None:
             self._login_timer.cancel()
+        if self._conn is not None:
+            # A client that vanished without closing TCP (a suspended laptop, a NAT that
+            # forgot it) is let go after a few unanswered probes, about as soon as an idle
+            # one. Set here: asyncssh re-reads its own options once the user name is known.
+            idle = self.gateway.config.gateway.idle_timeout
+            self._conn.set_keepalive(keepalive_interval(idle), KEEPALIVE_COUNT_MAX)
         if self._candidate is not None:
             cert, self.identity = self._candidate
             self._permissions = dict(permissions(cert))

@@ -148,6 +148,7 @@ class Tunnel:
     # the client's channel
     def client_opened(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
         self._client = chan
+        self.connection.channel_opened()
         self.connection.gateway.track(self)
         for data in self._held:
             _write(chan, data)
@@ -211,6 +212,8 @@ class Tunnel:
             return
         self._ended = True
         self.connection.gateway.untrack(self)
+        if self._client is not None:
+            self.connection.channel_closed()
         self.connection.session_ended(
             self.kind.value,
             self._audit_id,

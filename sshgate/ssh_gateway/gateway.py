@@ -10,22 +10,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Protocol
+import uuid
+from collections.abc import Awaitable, Coroutine
+from typing import Any, Protocol
 
 import asyncssh
 
 from sshgate import metrics
 from sshgate.config import Config, split_host_port
 from sshgate.logs import log
-from sshgate.policy.decision import Decision, RequestKind
+from sshgate.policy.decision import Decision, RequestKind, Target
 from sshgate.policy.messages import DRAINING
 from sshgate.ssh_gateway.connection import GatewayConnection
 from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import UpstreamSigner
-from sshgate.store.base import AuditEvent, AuditOutcome, GatewayHostKey, Store, StoreError
+from sshgate.store.base import (
+    AuditEvent,
+    AuditOutcome,
+    GatewayHostKey,
+    LiveSession,
+    Store,
+    StoreError,
+)
 
 POLICY_POLL_SECONDS = 1.0
+HEARTBEAT_ROUNDS = 5  # the session registry's heartbeat, every 5 policy polls
 # An open session outlives a store outage at most this long before it is closed.
 STORE_OUTAGE_GRACE = 8.0
 STORE_LOST = "sshgate: access cannot be checked right now; closing this session"
@@ -74,6 +84,10 @@ class Gateway:
         self._server: asyncssh.SSHAcceptor | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
+        # This process in the store's registry of open sessions, which lets
+        # `org mfa-required ORG on` say how many sessions it will close.
+        self.gateway_id = str(uuid.uuid4())
+        self._live: dict[OpenChannel, str] = {}
 
     # listener
     async def start(self) -> None:
@@ -94,7 +108,8 @@ class Gateway:
             login_timeout=None,
             server_version="sshgate",
         )
-        await self._record_host_keys()
+        await self.record_host_keys()
+        await self._heartbeat()
         self._watcher = asyncio.get_running_loop().create_task(self._supervise())
 
     @property
@@ -102,7 +117,24 @@ class Gateway:
         assert self._server is not None
         return int(self._server.sockets[0].getsockname()[1])
 
-    async def _record_host_keys(self) -> None:
+    async def reload(
+        self, config: Config, host_keys: list[asyncssh.SSHKey], upstream_signer: UpstreamSigner
+    ) -> None:
+        """SIGHUP: new configuration and keys for new connections and sessions; open ones
+        keep going. The listen address is not changed (that needs a restart)."""
+        self.config = config
+        self.host_keys[:] = host_keys
+        self.upstream_signer = upstream_signer
+        self.trusted = TrustedSigners(
+            self.store, config.ca.trusted_public_keys, config.ca.max_certificate_ttl
+        )
+        if self._server is not None:
+            # asyncssh copied the keys when the listener started; hand it the new ones.
+            self._server.update(server_host_keys=list(host_keys))
+        await self.record_host_keys()
+
+    async def record_host_keys(self) -> None:
+        """Publish this gateway's host public keys in the store (for GET /api/ssh/authority)."""
         for key in self.host_keys:
             public = key.export_public_key("openssh").decode().strip()
             await self.store.record_gateway_host_key(
@@ -128,6 +160,8 @@ class Gateway:
             # After the connections: from Python 3.12 this waits for them to be gone.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
+        with contextlib.suppress(StoreError):
+            await self.store.forget_gateway(self.gateway_id)
 
     async def drain(self, timeout: float) -> None:
         """Stop accepting; give open sessions `timeout` seconds, then tell them and close."""
@@ -146,10 +180,48 @@ class Gateway:
     def track(self, session: OpenChannel) -> None:
         self.sessions.add(session)
         metrics.active_sessions(len(self.sessions))
+        live = self._live_session(session)
+        if live is not None:
+            self._live[session] = live.id
+            self._spawn(self._registry(self.store.open_live_session(live)))
 
     def untrack(self, session: OpenChannel) -> None:
         self.sessions.discard(session)
         metrics.active_sessions(len(self.sessions))
+        live_id = self._live.pop(session, None)
+        if live_id is not None:
+            self._spawn(self._registry(self.store.close_live_session(live_id)))
+
+    def _live_session(self, session: OpenChannel) -> LiveSession | None:
+        target: Target | None = getattr(session, "target", None)
+        identity = session.connection.identity
+        if target is None or target.project is None or identity is None:
+            return None
+        return LiveSession(
+            id=str(uuid.uuid4()),
+            gateway_id=self.gateway_id,
+            user_id=identity.user.id,
+            serial=identity.serial,
+            org=target.project.org,
+            has_mfa=identity.has_mfa,
+            opened_at=time.time(),
+            project_id=target.project.id,
+        )
+
+    async def _registry(self, write: Awaitable[None]) -> None:
+        # The registry only feeds a count shown to admins; decisions never read it.
+        try:
+            await write
+        except StoreError as exc:
+            log("session_registry_failed", error=str(exc))
+
+    async def _heartbeat(self) -> None:
+        await self._registry(self.store.gateway_heartbeat(self.gateway_id, time.time()))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     # connection limits
     def admit(self, conn: GatewayConnection) -> str | None:
@@ -180,9 +252,7 @@ class Gateway:
             return None
 
     def write_outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
-        task = asyncio.get_running_loop().create_task(self._write_outcome(audit_id, outcome))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._write_outcome(audit_id, outcome))
 
     async def _write_outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
         try:
@@ -194,8 +264,12 @@ class Gateway:
     async def _supervise(self) -> None:
         seen: int | None = None
         failing_since: float | None = None
+        rounds = 0
         while True:
             await asyncio.sleep(POLICY_POLL_SECONDS)
+            rounds += 1
+            if rounds % HEARTBEAT_ROUNDS == 0:
+                self._spawn(self._heartbeat())
             self.close_idle(time.monotonic())
             try:
                 version = await self.store.policy_version()

@@ -232,7 +232,8 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             )
         )
         if not decision.allowed:
-            self._chan.write_stderr(render(decision.lines, self._pty is not None))
+            if not self._chan.is_closing():
+                self._chan.write_stderr(render(decision.lines, self._pty is not None))
             return None
         return self._chan.get_agent_path()
 
@@ -244,7 +245,10 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
 
     def _refuse(self, lines: tuple[str, ...], status: int) -> None:
         assert self._chan is not None
-        self._chan.write_stderr(render(lines, self._pty is not None))
+        if self._finished:
+            return  # already ended (drain, idle, live policy) while this was decided
+        if not self._chan.is_closing():
+            self._chan.write_stderr(render(lines, self._pty is not None))
         self._end(status)
 
     def _end(self, status: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from sshgate.store._pglisten import PolicyListener
 from sshgate.store.base import (
     AccessFacts,
     AuditEvent,
@@ -18,6 +19,7 @@ from sshgate.store.base import (
     Store,
     StoreError,
 )
+from sshgate.store.postgres import PostgresStore
 from sshgate.store.sqlite import SQLiteStore
 
 _SQLITE = "sqlite:///"
@@ -30,15 +32,19 @@ async def open_store(url: str, base_dir: str | None = None) -> Store:
     `sqlite:///relative/path.db` is relative to `base_dir` (the configuration file's folder;
     the working directory when None), `sqlite:////absolute/path.db` is absolute. A missing
     database file is created with mode 0600, its folder with 0700.
+    `postgresql://user:password@host:port/database` (or `postgres://`) opens a PostgreSQL
+    store, see docs/operations-postgresql.md.
     Raises ValueError for a URL that names no supported store, StoreError when it cannot open.
     """
+    if url.startswith(_POSTGRES):
+        return await PostgresStore.open(url)
     return await SQLiteStore.open(sqlite_path(url, base_dir))
 
 
 def sqlite_path(url: str, base_dir: str | None = None) -> str:
     """The database file that a `sqlite:///` URL names."""
     if url.startswith(_POSTGRES):
-        raise StoreError("PostgreSQL store not available yet")
+        raise ValueError("storage.url names a PostgreSQL database, not a file")
     if not url.startswith(_SQLITE):
         # Only the scheme: the rest of a URL may hold a password.
         scheme = url.split(":", 1)[0] if ":" in url else url[:20]
@@ -64,6 +70,8 @@ __all__ = [
     "GatewayHostKey",
     "Membership",
     "NotFoundError",
+    "PolicyListener",
+    "PostgresStore",
     "SQLiteStore",
     "Store",
     "StoreError",

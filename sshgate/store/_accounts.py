@@ -1,8 +1,8 @@
-"""The accounts half of the SQLite store: login sessions, API tokens, the second factor's
-state (TOTP step, failure count, lock, recovery codes) and the password throttle.
+"""The accounts half of the store (both backends): login sessions, API tokens, the second
+factor's state (TOTP step, failure count, lock, recovery codes) and the password throttle.
 
 Whatever must hold across processes sharing the database is one SQL statement or one
-IMMEDIATE transaction here, never a read in Python followed by a write: a TOTP time step is
+write() transaction here, never a read in Python followed by a write: a TOTP time step is
 accepted by a compare-and-set, a failed code is counted by an increment that also sets the
 lock, a recovery code is spent by an UPDATE ... WHERE used_at IS NULL. The rules (limits,
 durations) come from `sshgate.accounts`; this module only makes them atomic.
@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sshgate.store._database import Database, Transaction
 from sshgate.store._ledger import bump_policy_version
 from sshgate.store._rows import Row, decode_amr, encode_amr
+from sshgate.store._sql import Database, Transaction
 from sshgate.store.base import (
     ApiToken,
     LoginSession,
@@ -93,7 +93,7 @@ async def _set_recovery_codes(
 
 
 class AccountStore:
-    """Mixed into SQLiteStore, which provides `_db`."""
+    """Mixed into each store, which provides `_db`."""
 
     _db: Database
 

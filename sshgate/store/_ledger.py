@@ -1,12 +1,13 @@
-"""The append-mostly half of the SQLite store: certificates, CA and gateway keys, audit, and
-the policy version counter that tells gateways their cached decisions may be stale."""
+"""The append-mostly half of the store (both backends): certificates, CA and gateway keys,
+audit, and the policy version counter that tells gateways their cached decisions may be
+stale."""
 
 from __future__ import annotations
 
 from typing import Literal
 
 from sshgate.store import _rows as rows
-from sshgate.store._database import Database, Transaction
+from sshgate.store._sql import Database, Transaction
 from sshgate.store.base import (
     AuditEvent,
     AuditOutcome,
@@ -45,6 +46,13 @@ async def require(tx: Transaction, kind: Kind, key: str) -> None:
     """NotFoundError, with a message naming what is missing, instead of a bare FK failure."""
     if await tx.one(_EXISTS[kind], key) is None:
         raise NotFoundError(f"{kind} {key!r} does not exist")
+
+
+async def changed(tx: Transaction, kind: Kind, key: str, sql: str, *params: object) -> None:
+    """Run an UPDATE ... RETURNING on one named thing and count it as a policy change."""
+    if not await tx.rows(sql, *params):
+        raise NotFoundError(f"{kind} {key!r} does not exist")
+    await bump_policy_version(tx)
 
 
 class Ledger:

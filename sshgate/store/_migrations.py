@@ -1,7 +1,8 @@
 """Versioned schema migrations: numbered SQL files under migrations/, applied once, in order.
 
-The files are shared with the PostgreSQL store, so this module only finds and splits them;
-applying is done by the SQLite store (`apply_sqlite_migrations`) inside one transaction, so
+The files are shared with the PostgreSQL store, so this module finds and splits them and
+says which are pending; each store applies them inside one transaction (SQLite here, in
+`apply_sqlite_migrations`; PostgreSQL in `_pgmigrations.py`, under an advisory lock), so
 that processes starting together on the same database neither race nor see half a schema.
 """
 
@@ -19,7 +20,7 @@ from sshgate.store.base import StoreError
 
 _FILE_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
-_CREATE_TABLE = """
+CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
     applied_at DOUBLE PRECISION NOT NULL
@@ -65,6 +66,21 @@ def sql_statements(script: str) -> Iterator[str]:
         raise ValueError("migration ends with an incomplete statement")
 
 
+def pending(applied: set[int], migrations: list[Migration]) -> list[Migration]:
+    """The migrations a database with schema versions `applied` lacks, in order.
+
+    Refuses a database whose schema is newer than this program: running old code on it
+    could silently ignore rules (columns, tables) that the newer version relies on.
+    """
+    known = max((m.version for m in migrations), default=0)
+    if applied and max(applied) > known:
+        raise StoreError(
+            f"the database schema (version {max(applied)}) is newer than this sshgate "
+            f"supports (version {known}); upgrade sshgate"
+        )
+    return [m for m in migrations if m.version not in applied]
+
+
 def _only_comments(text: str) -> bool:
     return all(not line.strip() or line.strip().startswith("--") for line in text.splitlines())
 
@@ -73,26 +89,14 @@ async def apply_sqlite_migrations(
     conn: aiosqlite.Connection, now: float, migrations: list[Migration] | None = None
 ) -> list[int]:
     """Apply the migrations this database lacks; returns the versions applied now.
-
-    Refuses a database whose schema is newer than this program: running old code on it
-    could silently ignore rules (columns, tables) that the newer version relies on.
-    """
+    Raises StoreError for a schema newer than this program (see `pending`)."""
     migrations = load_migrations() if migrations is None else migrations
-    known = max((m.version for m in migrations), default=0)
     await conn.execute_fetchall("BEGIN IMMEDIATE")
     try:
-        await conn.execute_fetchall(_CREATE_TABLE)
+        await conn.execute_fetchall(CREATE_TABLE)
         rows = await conn.execute_fetchall("SELECT version FROM schema_migrations")
-        applied = {int(row[0]) for row in rows}
-        if applied and max(applied) > known:
-            raise StoreError(
-                f"the database schema (version {max(applied)}) is newer than this sshgate "
-                f"supports (version {known}); upgrade sshgate"
-            )
         done: list[int] = []
-        for migration in migrations:
-            if migration.version in applied:
-                continue
+        for migration in pending({int(row[0]) for row in rows}, migrations):
             for statement in sql_statements(migration.sql):
                 await conn.execute_fetchall(statement)
             await conn.execute_fetchall(

@@ -166,6 +166,36 @@ class ThrottleRecord:
     last_failure_at: float
 
 
+@dataclass(frozen=True)
+class MemberSecurity:
+    """One row of an organization's security listing: a member, their role, whether their
+    account has MFA (and since when), and when they were last sent a reminder."""
+
+    user_id: str
+    username: str
+    email: str
+    role: OrgRole
+    mfa: bool
+    mfa_since: float | None
+    last_reminded: float | None
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """An SSH session a gateway has let through and not yet ended. `has_mfa` is what the
+    gateway decided from the certificate when the session opened; `project_id` and `org` are
+    those of the service the session reaches."""
+
+    id: str
+    gateway_id: str
+    user_id: str
+    serial: int
+    org: str
+    has_mfa: bool
+    opened_at: float
+    project_id: str | None = None
+
+
 class StoreError(Exception):
     """The store could not answer (unreachable, locked, corrupt). Callers deny."""
 
@@ -265,6 +295,34 @@ class Store(Protocol):
     ) -> None: ...
     async def clear_login_failures(self, scope: ThrottleScope, subject: str) -> None: ...
 
+    # organization security: reminders and the security listing
+    async def list_member_security(self, org: str) -> list[MemberSecurity]: ...
+    async def last_reminders(self, org: str) -> dict[str, float]: ...
+    async def record_reminder(
+        self, org: str, user_id: str, sent_by: str | None, at: float
+    ) -> str: ...
+    async def claim_reminder(
+        self,
+        org: str,
+        user_id: str,
+        sent_by: str | None,
+        now: float,
+        interval: float,
+        force: bool,
+        claim_ttl: float,
+    ) -> str | None: ...
+    async def mark_reminder_sent(self, reminder_id: str, at: float) -> None: ...
+    async def release_reminder(self, reminder_id: str) -> None: ...
+
+    # live sessions across gateways
+    async def gateway_heartbeat(self, gateway_id: str, at: float) -> None: ...
+    async def open_live_session(self, session: LiveSession) -> None: ...
+    async def close_live_session(self, session_id: str) -> None: ...
+    async def forget_gateway(self, gateway_id: str) -> int: ...
+    async def count_sessions_without_mfa(
+        self, org: str, now: float, stale_after: float = 30
+    ) -> int: ...
+
     # audit and change tracking
     async def audit(self, event: AuditEvent) -> int: ...
     async def audit_outcome(self, audit_id: int, outcome: AuditOutcome) -> None: ...
@@ -285,8 +343,10 @@ __all__ = [
     "ConflictError",
     "Endpoint",
     "GatewayHostKey",
+    "LiveSession",
     "LoginSession",
     "MFAState",
+    "MemberSecurity",
     "Membership",
     "NotFoundError",
     "Store",

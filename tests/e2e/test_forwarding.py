@@ -19,7 +19,7 @@ import pytest
 
 from sshgate.ca.issuer import Permissions
 from sshgate.demo.sshd import EnvironmentServer, free_port
-from tests.e2e.conftest import Deployment
+from tests.e2e.conftest import PASSWORD, Deployment
 from tests.support.deployment import (
     Client,
     EchoServer,
@@ -56,7 +56,7 @@ def dave(deployment: Deployment) -> Client:
             "--email",
             "dave@example.com",
             "--password-stdin",
-            stdin="correct horse battery\n",
+            stdin=PASSWORD + "\n",
         )
         deployment.users["dave"] = str(created["id"])
         deployment.admin("org", "member", "acme", "dave", "--role", "member")
@@ -309,6 +309,20 @@ def test_exit_signal_reaches_the_client_as_openssh_reports_it(
     assert "sshgate:" not in stderr
     quiet = alice.ssh(deployment.service, "kill -TERM $$")
     assert quiet.returncode == 255 and quiet.stderr == b""
+
+
+def test_exit_status_survives_output_that_ends_before_the_command(
+    deployment: Deployment, alice: Client
+) -> None:
+    # The environment's EOF comes a second before its exit status. An OpenSSH
+    # ControlMaster closes a multiplexed session's channel once it has seen EOF both ways,
+    # so an EOF passed on early would lose the status (ssh then exits 255; through sshd
+    # directly it is 3).
+    command = "echo out; exec >&- 2>&-; sleep 1; exit 3"
+    assert alice.ssh(deployment.service, command).returncode == 3
+    with _control_master(alice, deployment.service) as mux:
+        result = ssh_with(alice, deployment.service, command, options=mux)
+    assert (result.returncode, result.stdout) == (3, b"out\n"), result.stderr
 
 
 def test_rsync_both_ways_keeps_the_bytes(

@@ -50,7 +50,8 @@ def test_switching_mfa_on_closes_non_compliant_sessions_only(
     try:
         assert bob_session.poll() is None and alice_session.poll() is None
         switched_at = time.monotonic()
-        d.admin("org", "mfa-required", "opensrc", "on")
+        switched = d.admin("org", "mfa-required", "opensrc", "on")
+        assert switched["sessions_to_close"] == 1  # bob's, not alice's
         bob_session.wait(timeout=CLOSE_DEADLINE + MARGIN)
         elapsed = time.monotonic() - switched_at
         assert elapsed < CLOSE_DEADLINE + MARGIN

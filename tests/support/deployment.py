@@ -259,9 +259,15 @@ def seconds_until_closed(sock: socket.socket, timeout: float) -> float:
     return time.monotonic() - started
 
 
-def log_count(server: Server, event: str) -> int:
-    """How many `event=<event>` lines `sshgate serve` has logged (text log format)."""
-    return sum(1 for line in server.lines if f" event={event} " in f"{line.rstrip()} ")
+def log_count(server: Server, event: str, *fields: str) -> int:
+    """How many `event=<event>` lines `sshgate serve` has logged (text log format), with
+    every one of `fields` (`key=value`) on the line."""
+    return sum(
+        1
+        for line in server.lines
+        if f" event={event} " in f"{line.rstrip()} "
+        and all(f" {field} " in f" {line.rstrip()} " for field in fields)
+    )
 
 
 def issue_certificate(

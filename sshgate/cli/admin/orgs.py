@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import click
 
 from sshgate.cli._output import Refusal, emit, json_option
@@ -110,16 +112,20 @@ def member_remove(name: str, username: str, config_path: str | None, as_json: bo
 def mfa_required(name: str, state: str, config_path: str | None, as_json: bool) -> None:
     """Operator override: switch "MFA required" of NAME without the owner's prerequisites."""
 
-    async def action(config: Config, store: Store) -> None:
+    async def action(config: Config, store: Store) -> int:
         before = await org_named(store, name)
         await store.set_mfa_required(name, state == "on")
         await audit_admin(
             store, "org-mfa-required", name, f"{'on' if before.mfa_required else 'off'}->{state}"
         )
+        if state != "on":
+            return 0
+        return await store.count_sessions_without_mfa(name, time.time())
 
-    run(config_path, action)
+    closing = run(config_path, action)
     emit(
         as_json,
-        {"org": name, "mfa_required": state == "on"},
-        f'"MFA required" is {state} for {name}',
+        {"org": name, "mfa_required": state == "on", "sessions_to_close": closing},
+        f'"MFA required" is {state} for {name}'
+        + (f"; {closing} open session(s) without MFA will be closed" if state == "on" else ""),
     )
