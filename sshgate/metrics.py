@@ -62,6 +62,11 @@ _UPSTREAM_CONNECT = Histogram(
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0),
     registry=REGISTRY,
 )
+_UPSTREAM_REUSED = Counter(
+    "sshgate_gateway_upstream_reused",
+    "Upstream connections reused from the same user's previous client connection.",
+    registry=REGISTRY,
+)
 _CERTIFICATES_ISSUED = Counter(
     "sshgate_ca_certificates_issued",
     "User certificates signed by the CA.",
@@ -108,6 +113,10 @@ def bytes_to_client(count: int) -> None:
 
 def upstream_connected(seconds: float, ok: bool) -> None:
     _UPSTREAM_CONNECT.labels(outcome="ok" if ok else "failed").observe(seconds)
+
+
+def upstream_reused() -> None:
+    _UPSTREAM_REUSED.inc()
 
 
 def certificate_issued() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import stat
@@ -27,6 +28,7 @@ from sshgate.ssh_gateway.upstream import UpstreamSigner
 from sshgate.store import Store, StoreError, open_store
 
 ROLES = ("all", "gateway", "api")
+READY_STORE_TIMEOUT = 2.0  # seconds; below sshgate.health.READY_TIMEOUT
 
 
 class StartupError(Exception):
@@ -71,6 +73,7 @@ class Runtime:
     api: ApiHandle | None = None
     health: HealthServer | None = None
     ca_ready: bool = False
+    _not_ready: str | None = None  # why /readyz said 503 last, for logging changes only
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def start(self) -> None:
@@ -102,16 +105,32 @@ class Runtime:
         )
 
     async def ready(self) -> bool:
-        """/readyz: the store answers and this role's keys are loaded; not while draining."""
+        """/readyz: the store answers and this role's keys are loaded; not while draining.
+
+        A lost store (the PostgreSQL server down or unreachable) makes it 503, so the load
+        balancer takes this process out of its pool while it would only refuse; the change
+        is logged once each way (`readiness`), not at every probe."""
         if self.store is None or (self.gateway is not None and self.gateway.draining):
             return False
         try:
-            await self.store.ping()
-        except StoreError:
+            # Within /readyz's own time limit, so a silent database is reported too.
+            await asyncio.wait_for(self.store.ping(), READY_STORE_TIMEOUT)
+        except (StoreError, TimeoutError) as exc:
+            self._readiness("store-unavailable", str(exc) or "no answer")
             return False
+        self._readiness(None)
         if self.role in ("all", "api") and not self.ca_ready:
             return False
         return self.gateway is None or bool(self.gateway.host_keys)
+
+    def _readiness(self, problem: str | None, error: str = "") -> None:
+        if problem == self._not_ready:
+            return
+        self._not_ready = problem
+        if problem is None:
+            log("readiness", state="ready")
+        else:
+            log("readiness", level=logging.WARNING, state="not-ready", reason=problem, error=error)
 
     async def reload(self) -> None:
         """SIGHUP: new configuration and keys for new connections; open sessions stay."""

@@ -3,10 +3,12 @@ trusting the gateway's upstream CA. Used by `sshgate demo`, the tests and the be
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -158,14 +160,22 @@ MaxSessions 1000
             raise SSHDError(f"sshd did not start: {exc}\n{log}") from None
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
-        self._process = None
+        """Stop sshd and every connection it serves, as a machine going down would (sshd's
+        per-connection children start sessions of their own, so a process group is not
+        enough: they are found through /proc)."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        children = _descendants(process.pid)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -176,3 +186,20 @@ MaxSessions 1000
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc (empty where there is no /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = entry.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        parents.setdefault(int(fields[1]), []).append(int(entry.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found

@@ -35,12 +35,20 @@ from sshgate.ssh_gateway.certcheck import (
 )
 from sshgate.ssh_gateway.forwarding import open_tunnel
 from sshgate.ssh_gateway.limits import KEEPALIVE_COUNT_MAX, keepalive_interval
-from sshgate.ssh_gateway.session import GatewaySession
+from sshgate.ssh_gateway.proxy_protocol import expect_proxy_header, plain_address
+from sshgate.ssh_gateway.session import STORE_UNAVAILABLE, GatewaySession
 from sshgate.ssh_gateway.upstream import UpstreamIdentity, UpstreamPool
 from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.gateway import Gateway
+
+
+# How long what the store said about a certificate's user and ledger entry is reused within
+# one connection (between OpenSSH's key query and its signed attempt, and authentication
+# and the first session). Policy (org, grants) is never reused.
+FRESH_SECONDS = 1.0
+CheckResult = tuple[Verdict, PresentedCertificate | None, Identity | None]
 
 
 def _is_certificate_blob(blob: bytes) -> bool:
@@ -50,6 +58,17 @@ def _is_certificate_blob(blob: bytes) -> bool:
 
 def _iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+
+
+def _banner(verdict: Verdict, cert: PresentedCertificate | None) -> str | None:
+    """The line a refused client sees before `Permission denied`, where one helps."""
+    if verdict.rule == "store-unavailable":  # fail closed, but say it is not the user's fault
+        return STORE_UNAVAILABLE
+    if verdict.banner_rule is None or cert is None:
+        return None
+    if verdict.rule == "expired":
+        return EXPIRED_BANNER.format(when=_iso(cert.valid_before))
+    return REVOKED_BANNER
 
 
 TOO_MANY_CONNECTIONS = "sshgate: too many connections; try again later"
@@ -64,10 +83,14 @@ class GatewayConnection(asyncssh.SSHServer):
         self.client_address = ""
         self.identity: Identity | None = None
         self._candidate: tuple[PresentedCertificate, Identity] | None = None
+        self._checked: dict[bytes, tuple[float, CheckResult]] = {}
+        self._identity_read_at = float("-inf")
         self._conn: asyncssh.SSHServerConnection | None = None
         self._failures = 0
         self._banner_sent = False
-        self.upstreams = UpstreamPool(self._upstream_identity, lambda: gateway.upstream_signer)
+        self.upstreams = UpstreamPool(
+            self._upstream_identity, lambda: gateway.upstream_signer, gateway.idle_upstreams
+        )
         self._permissions: dict[str, bool] = {}
         self._denied_blobs: set[bytes] = set()
         self._login_timer: asyncio.TimerHandle | None = None
@@ -80,8 +103,21 @@ class GatewayConnection(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
         peer = conn.get_extra_info("peername")
-        self.client_address = str(peer[0]) if peer else ""
+        self.client_address = plain_address(str(peer[0])) if peer else ""
         take_over_public_key_auth(conn, self._validate)
+        gw = self.gateway.config.gateway
+        if gw.proxy_protocol:
+            # Behind a load balancer: admitted once its PROXY header names the client.
+            expect_proxy_header(conn, gw.proxy_protocol_trusted, self._proxied)
+            return
+        self._admit()
+
+    def _proxied(self, client_address: str) -> None:
+        self.client_address = client_address
+        self._admit()
+
+    def _admit(self) -> None:
+        """Count the connection against the limits and start its login timer."""
         gw = self.gateway.config.gateway
         refusal = self.gateway.admit(self)
         if refusal is not None:
@@ -183,9 +219,21 @@ class GatewayConnection(asyncssh.SSHServer):
             return None
         if signed:
             self._candidate = (cert, identity)
+            self._identity_read_at = time.monotonic()
         return key
 
     async def _check(
+        self, blob: bytes
+    ) -> tuple[Verdict, PresentedCertificate | None, Identity | None]:
+        # OpenSSH first asks whether a key would do, then signs: one lookup serves both.
+        cached = self._checked.get(blob)
+        if cached is not None and time.monotonic() - cached[0] < FRESH_SECONDS:
+            return cached[1]
+        result = await self._check_now(blob)
+        self._checked = {blob: (time.monotonic(), result)}
+        return result
+
+    async def _check_now(
         self, blob: bytes
     ) -> tuple[Verdict, PresentedCertificate | None, Identity | None]:
         if not _is_certificate_blob(blob):
@@ -220,12 +268,8 @@ class GatewayConnection(asyncssh.SSHServer):
     async def _refused(
         self, verdict: Verdict, cert: PresentedCertificate | None, blob: bytes
     ) -> None:
-        if verdict.banner_rule and cert is not None and not self._banner_sent and self._conn:
-            text = (
-                EXPIRED_BANNER.format(when=_iso(cert.valid_before))
-                if verdict.rule == "expired"
-                else REVOKED_BANNER
-            )
+        text = _banner(verdict, cert)
+        if text is not None and not self._banner_sent and self._conn:
             try:
                 self._conn.send_auth_banner(text + "\r\n")
                 self._banner_sent = True
@@ -282,9 +326,15 @@ class GatewayConnection(asyncssh.SSHServer):
         return self.identity
 
     async def decide(self, kind: RequestKind) -> tuple[Decision, Target]:
-        """Decide on the live store: the user, the ledger and the org as they are now."""
+        """Decide on the live store: the user, the ledger and the org as they are now.
+
+        The user and the ledger entry are read again unless authentication read them less
+        than a second ago (a fresh `ssh host cmd`); the org and grants are always read."""
         store = self.gateway.store
-        identity = await refresh_identity(store, self.identity_or_raise())
+        identity = self.identity_or_raise()
+        if time.monotonic() - self._identity_read_at >= FRESH_SECONDS:
+            identity = await refresh_identity(store, identity)
+            self._identity_read_at = time.monotonic()
         self.identity = identity
         target = await resolve_target(store, self.requested, identity.user.id)
         return self.decide_for(kind, target), target

@@ -1,8 +1,9 @@
 """The gateway: the listener, the shared services its connections use, and live policy.
 
-Live policy: every open session is decided again whenever the store's policy version moves
-(checked every second), and closed with the message that applies once it no longer
-complies.
+Live policy: every open session is decided again whenever the store's policy version moves,
+and closed with the message that applies once it no longer complies. The version is read
+every second, and at once when the store pushes a change (PostgreSQL NOTIFY, from any
+process sharing the database: see `policy_changes`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from sshgate.policy.decision import Decision, RequestKind, Target
 from sshgate.policy.messages import DRAINING
 from sshgate.ssh_gateway.connection import GatewayConnection
 from sshgate.ssh_gateway.limits import Admission, Limits
+from sshgate.ssh_gateway.policy_changes import PolicyChanges
 from sshgate.ssh_gateway.trust import TrustedSigners
-from sshgate.ssh_gateway.upstream import UpstreamSigner
+from sshgate.ssh_gateway.upstream import IdleUpstreams, UpstreamSigner
 from sshgate.store.base import (
     AuditEvent,
     AuditOutcome,
@@ -87,7 +89,9 @@ class Gateway:
         # This process in the store's registry of open sessions, which lets
         # `org mfa-required ORG on` say how many sessions it will close.
         self.gateway_id = str(uuid.uuid4())
+        self.idle_upstreams = IdleUpstreams()
         self._live: dict[OpenChannel, str] = {}
+        self.policy_changes = PolicyChanges(store)
 
     # listener
     async def start(self) -> None:
@@ -107,6 +111,9 @@ class Gateway:
             # configuration (GatewayConnection.connection_made), so SIGHUP changes them.
             login_timeout=None,
             server_version="sshgate",
+            # No GSSAPI: otherwise asyncssh looks up this host's FQDN for every connection,
+            # on the event loop.
+            gss_host=None,
         )
         await self.record_host_keys()
         await self._heartbeat()
@@ -151,6 +158,7 @@ class Gateway:
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
+        await self.policy_changes.stop()
         if self._server is not None:
             self._server.close()
         reason = DRAINING if self.draining else "sshgate: the gateway is shutting down"
@@ -160,6 +168,7 @@ class Gateway:
             # After the connections: from Python 3.12 this waits for them to be gone.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 5)
+        self.idle_upstreams.close_all()
         with contextlib.suppress(StoreError):
             await self.store.forget_gateway(self.gateway_id)
 
@@ -260,17 +269,22 @@ class Gateway:
         except StoreError as exc:
             log("audit_write_failed", error=str(exc))
 
-    # supervision: live policy and idle timeouts, once a second
+    # supervision: live policy (each second, and when the store pushes a change), idle timeouts
     async def _supervise(self) -> None:
         seen: int | None = None
         failing_since: float | None = None
         rounds = 0
+        next_round = time.monotonic() + POLICY_POLL_SECONDS
+        self.policy_changes.start()
         while True:
-            await asyncio.sleep(POLICY_POLL_SECONDS)
-            rounds += 1
-            if rounds % HEARTBEAT_ROUNDS == 0:
-                self._spawn(self._heartbeat())
-            self.close_idle(time.monotonic())
+            pushed = await self.policy_changes.wait(next_round - time.monotonic())
+            now = time.monotonic()
+            if now >= next_round:  # the chores keep their once-a-second pace
+                next_round = now + POLICY_POLL_SECONDS
+                rounds += 1
+                if rounds % HEARTBEAT_ROUNDS == 0:
+                    self._spawn(self._heartbeat())
+                self.close_idle(now)
             try:
                 version = await self.store.policy_version()
                 failing_since = None
@@ -281,6 +295,8 @@ class Gateway:
                         session.announce_and_close(STORE_LOST)
                 continue
             if version != seen:
+                if seen is not None:
+                    log("policy_changed", version=version, via="notify" if pushed else "poll")
                 seen = version
                 await self.recheck_sessions()
 

@@ -273,8 +273,9 @@ def test_multiplexed_session_without_agent_does_not_share_the_agent_connection(
             options=(*mux, "-o", "ForwardAgent=no"),
         )
         assert without.stdout == b"sock=none\n", without
-    # One upstream connection forwarding the agent (master and -A session), one without.
-    assert upstream_logins(deployment.env) == logins + 2
+    # One upstream connection forwarding the agent (master and -A session), and one
+    # without: a fresh login, or the same user's parked one (which never forwards).
+    assert logins + 1 <= upstream_logins(deployment.env) <= logins + 2
 
 
 # --- environment variables, signals, rsync -------------------------------------------------
@@ -386,8 +387,9 @@ def test_control_master_runs_several_sessions_over_one_connection(
             assert process.returncode == 0, err
             assert out == f"session-{n}\n".encode()
         assert log_count(deployment.server, "authenticated") == auth_before + 1
-    # Five sessions (the master's own and four multiplexed) shared one upstream login.
-    assert upstream_logins(deployment.env) == logins_before + 1
+    # Five sessions (the master's own and four multiplexed) shared one upstream login (a
+    # fresh one, or alice's parked one from an earlier connection).
+    assert upstream_logins(deployment.env) <= logins_before + 1
 
 
 def test_client_keepalives_are_answered(deployment: Deployment, alice: Client) -> None:
