@@ -49,7 +49,7 @@ class GatewayConfig:
     login_timeout: int = 30
     max_auth_attempts: int = 6
     max_unauthenticated: int = 200
-    max_per_source: int = 200
+    max_per_source: int = 10
     idle_timeout: int = 3600
     drain_timeout: int = 30
     proxy_protocol: bool = False
