@@ -36,6 +36,7 @@ class Deployment:
     gateway_port: int
     api_port: int
     repo: Path
+    metrics_port: int = 0
     project: str = ""
     service: str = ""
     open_project: str = ""
@@ -107,7 +108,7 @@ def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Dep
         **(extra_env or {}),
     }
     server = Server(config, overrides)
-    deployment = Deployment(root, config, env, server, gateway_port, api_port, repo)
+    deployment = Deployment(root, config, env, server, gateway_port, api_port, repo, metrics_port)
     try:
         _bootstrap(deployment)
         server.start()
