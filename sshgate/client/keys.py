@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -10,8 +11,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sshgate.client.home import KEY_FILE, write_private
 
 
-def new_key(home: Path, comment: str) -> str:
-    """Write a new Ed25519 key pair to `home`; return the public key line."""
+@dataclass(frozen=True)
+class KeyPair:
+    """A key pair generated in memory: `private` in OpenSSH PEM, `public_line` as in .pub."""
+
+    private: bytes
+    public_line: str
+
+
+def generate_key(comment: str) -> KeyPair:
+    """A new Ed25519 key pair, not written anywhere yet."""
     key = Ed25519PrivateKey.generate()
     private = key.private_bytes(
         serialization.Encoding.PEM,
@@ -23,10 +32,19 @@ def new_key(home: Path, comment: str) -> str:
         .public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
         .decode()
     )
-    line = f"{public} {comment}"
-    write_private(home / KEY_FILE, private)
-    write_private(home / f"{KEY_FILE}.pub", (line + "\n").encode())
-    return line
+    return KeyPair(private, f"{public} {comment}")
+
+
+def write_key(home: Path, pair: KeyPair) -> None:
+    write_private(home / KEY_FILE, pair.private)
+    write_private(home / f"{KEY_FILE}.pub", (pair.public_line + "\n").encode())
+
+
+def new_key(home: Path, comment: str) -> str:
+    """Write a new Ed25519 key pair to `home`; return the public key line."""
+    pair = generate_key(comment)
+    write_key(home, pair)
+    return pair.public_line
 
 
 def public_key(home: Path) -> str | None:

@@ -12,7 +12,7 @@ from pathlib import Path
 from sshgate.client.agent import add_to_agent
 from sshgate.client.api import Api, ApiError
 from sshgate.client.home import State, ensure_home, parse_time, write_private
-from sshgate.client.keys import new_key
+from sshgate.client.keys import generate_key
 from sshgate.client.renew import renew
 from sshgate.client.sshconfig import known_hosts_lines, render_ssh_config
 
@@ -62,8 +62,7 @@ def login(
         assert previous is not None
         return LoginResult(previous, True, False, include_line(home))
     state = _authenticate(request, ask_code)
-    new_key(home, f"sshgate:{state.username}")
-    renew(home, state)
+    renew(home, state, new=generate_key(f"sshgate:{state.username}"))
     _write_gateway_config(home, state)
     state.save(home)
     in_agent = add_to_agent(home, state.valid_before - int(time.time()))

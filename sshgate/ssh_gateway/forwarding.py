@@ -82,6 +82,12 @@ async def open_tunnel(
         raise asyncssh.ChannelOpenError(
             asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, open_failure_reason(decision.lines)
         )
+    if audit_id is None:
+        # Every allowed forward leaves an audit record; one that cannot is refused.
+        log("denied_unaudited", service=conn.requested, kind=kind.value)
+        raise asyncssh.ChannelOpenError(
+            asyncssh.OPEN_CONNECT_FAILED, "sshgate: access cannot be checked right now"
+        )
     assert target.environment is not None
     tunnel = Tunnel(conn, audit_id)
     try:

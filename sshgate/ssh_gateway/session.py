@@ -159,6 +159,11 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         if not decision.allowed:
             self._refuse(decision.lines, decision.exit_status)
             return
+        if self._audit_id is None:
+            # Every allowed request leaves an audit record; one that cannot is denied.
+            log("denied_unaudited", service=request.requested, kind=plan.kind.value)
+            self._refuse((STORE_UNAVAILABLE,), 1)
+            return
         if plan.kind is RequestKind.GIT_GREETING:
             self._greet(target)
             return
