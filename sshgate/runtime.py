@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from sshgate.ca.keys import KeyDir, fingerprint
 from sshgate.config import Config, load_config
 from sshgate.health import HealthServer, start_health_server
 from sshgate.logs import log
+from sshgate.private_files import PrivateFileError, read_private_file
 from sshgate.ssh_gateway.gateway import Gateway
 from sshgate.ssh_gateway.upstream import UpstreamSigner
 from sshgate.store import Store, StoreError, open_store
@@ -38,14 +37,12 @@ class StartupError(Exception):
 def read_private_key_file(path: Path) -> asyncssh.SSHKey:
     """Load an asyncssh private key, refusing a file readable by group or others."""
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
-    except OSError as exc:
-        raise StartupError(f"{path}: cannot read key file ({exc.strerror})") from None
-    if mode & 0o077:
-        raise StartupError(f"{path}: key file mode {mode:04o} is readable by others; use 0600")
+        data = read_private_file(path, 64 * 1024, "key file")
+    except PrivateFileError as exc:
+        raise StartupError(str(exc)) from None
     try:
-        return asyncssh.read_private_key(path)
-    except (OSError, asyncssh.KeyImportError) as exc:
+        return asyncssh.import_private_key(data)
+    except (asyncssh.KeyImportError, ValueError) as exc:
         raise StartupError(f"{path}: not a usable private key ({type(exc).__name__})") from None
 
 

@@ -14,13 +14,13 @@ import hashlib
 import hmac
 import os
 import secrets
-import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sshgate.accounts.errors import SecretsKeyError
+from sshgate.private_files import PrivateFileError, read_private_file
 
 __all__ = ["KEY_BYTES", "SecretBox", "write_key_file"]
 
@@ -46,23 +46,9 @@ class SecretBox:
         Refuses a file that group or others may read, like OpenSSH does for private keys."""
         where = os.fspath(path)
         try:
-            fd = os.open(where, os.O_RDONLY)
-        except OSError as exc:
-            raise SecretsKeyError(f"{where}: cannot open secrets key ({exc.strerror})") from None
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise SecretsKeyError(f"{where}: not a regular file")
-            mode = stat.S_IMODE(info.st_mode)
-            if mode & 0o077:
-                raise SecretsKeyError(
-                    f"{where}: mode {mode:04o} lets group or others read the secrets key;"
-                    " chmod 600 it"
-                )
-            with os.fdopen(fd, "rb", closefd=False) as handle:
-                data = handle.read(_MAX_KEY_FILE_BYTES + 1)
-        finally:
-            os.close(fd)
+            data = read_private_file(where, _MAX_KEY_FILE_BYTES, "secrets key")
+        except PrivateFileError as exc:
+            raise SecretsKeyError(str(exc)) from None
         return cls(_decode_key(where, data))
 
     def seal(self, plaintext: bytes, associated: str) -> bytes:

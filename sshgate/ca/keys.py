@@ -12,7 +12,6 @@ import hashlib
 import os
 import re
 import secrets
-import stat
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sshgate.ca.errors import KeyFileError
+from sshgate.private_files import PrivateFileError, read_private_file
 
 __all__ = [
     "KeyDir",
@@ -71,25 +71,9 @@ def generate_ed25519_key_file(path: str | os.PathLike[str]) -> str:
 def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     """Load an unencrypted OpenSSH Ed25519 private key from a file of mode 0600 (or stricter)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError as exc:
-        raise KeyFileError(f"{os.fspath(path)}: cannot open key file ({exc.strerror})") from None
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"{os.fspath(path)}: not a regular file")
-        mode = stat.S_IMODE(info.st_mode)
-        if mode & 0o077:
-            raise KeyFileError(
-                f"{os.fspath(path)}: mode {mode:04o} lets group or others read the key; "
-                "chmod 600 it"
-            )
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            data = handle.read(_MAX_KEY_FILE_BYTES + 1)
-    finally:
-        os.close(fd)
-    if len(data) > _MAX_KEY_FILE_BYTES:
-        raise KeyFileError(f"{os.fspath(path)}: too large for a key file")
+        data = read_private_file(path, _MAX_KEY_FILE_BYTES, "key file")
+    except PrivateFileError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         key = serialization.load_ssh_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):

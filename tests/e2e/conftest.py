@@ -46,6 +46,15 @@ class Deployment:
     def admin(self, *args: str, stdin: str | None = None) -> dict[str, object]:
         return sshgate_json("admin", *args, config=self.config, stdin=stdin)
 
+    def add_user(self, name: str) -> str:
+        """`sshgate admin user add NAME` with the test password; returns the user id."""
+        created = self.admin(
+            "user", "add", name, "--email", f"{name}@example.com", "--password-stdin",
+            stdin=PASSWORD + "\n",
+        )  # fmt: skip
+        self.users[name] = str(created["id"])
+        return self.users[name]
+
     def gateway_host_key(self) -> str:
         words = (self.root / "data" / "gateway_host_key.pub").read_text().split()
         return f"{words[0]} {words[1]}"
@@ -121,16 +130,7 @@ def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Dep
 
 def _bootstrap(d: Deployment) -> None:
     for name in ("alice", "bob", "carol"):
-        created = d.admin(
-            "user",
-            "add",
-            name,
-            "--email",
-            f"{name}@example.com",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        d.users[name] = str(created["id"])
+        d.add_user(name)
     d.admin("org", "add", "acme", "--addon", "advanced-user-management")
     d.admin("org", "add", "opensrc")
     for name in ("alice", "bob", "carol"):

@@ -37,16 +37,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     # deployment that never tuned them gets.
     d = start_deployment(tmp_path_factory.mktemp("abuse"))
     for name in ("target", "bystander", "walker", "totpuser"):
-        created = d.admin(
-            "user",
-            "add",
-            name,
-            "--email",
-            f"{name}@example.com",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        d.users[name] = str(created["id"])
+        d.add_user(name)
     try:
         yield d
     finally:

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from sshgate.ca.keys import fingerprint
-from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
+from tests.e2e.conftest import Deployment, start_deployment
 from tests.support.deployment import Client
 from tests.vectors import builder
 
@@ -33,16 +33,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         {"SSHGATE_CA_TRUSTED_PUBLIC_KEYS": str(VECTORS / "trusted_ca.pub")},
     )
     for name in ("dave", "erin"):
-        created = d.admin(
-            "user",
-            "add",
-            name,
-            "--email",
-            f"{name}@example.com",
-            "--password-stdin",
-            stdin=PASSWORD + "\n",
-        )
-        d.users[name] = str(created["id"])
+        d.add_user(name)
         d.admin("org", "member", "opensrc", name, "--role", "member")
         d.admin("project", "grant", d.open_project, name, "--role", "contributor")
     d.admin("user", "disable", "erin")
