@@ -84,11 +84,15 @@ class Relay:
         self._held.clear()
         if self._held_eof:
             upstream_chan.write_eof()
+        self.client_chan.resume_reading()
 
     # client -> environment
     def from_client(self, data: bytes) -> None:
         self.traffic.to_environment(len(data))
         if self.upstream_chan is None:
+            # Until the environment's channel exists: hold, and stop reading so that what
+            # is held stays within one window.
+            self.client_chan.pause_reading()
             self._held.append(data)
             return
         self.upstream_chan.write(data)

@@ -180,6 +180,13 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     async def _forward(self, plan: Plan, target: Target, request: SessionRequest) -> None:
         assert self._chan is not None
         self._relay = Relay(self._chan, self._record_end, pty=self._pty is not None)
+        # What the client sent before the decision goes first; the relay holds it (and
+        # what follows) until the environment's channel is attached.
+        for data in self._early:
+            self._relay.from_client(data)
+        self._early.clear()
+        if self._early_eof:
+            self._relay.client_sent_eof()
         self._conn.gateway.track(self)
         try:
             endpoint, command, subsystem = _upstream_action(plan, target, request)
@@ -210,12 +217,6 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             upstream_chan.close()
             return
         self._relay.attach(upstream_chan)
-        for data in self._early:
-            self._relay.from_client(data)
-        self._early.clear()
-        if self._early_eof:
-            self._relay.client_sent_eof()
-        self._chan.resume_reading()
 
     async def _agent_for(self, plan: Plan, target: Target) -> str | None:
         """The client's forwarded agent, when this session asked for it and policy allows.

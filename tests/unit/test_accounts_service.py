@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pyotp
@@ -46,20 +45,6 @@ class Clock:
         """Move to the start of the next TOTP time step."""
         self.now = (int(self.now) // 30 + 1) * 30.0
         return self.now
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "sshgate.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(str(db_path))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

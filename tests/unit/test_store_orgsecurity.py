@@ -4,7 +4,6 @@ released), the members' security listing, and live sessions across gateways."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,20 +15,6 @@ from sshgate.store._orgsecurity import FORGET_GATEWAY_AFTER
 from sshgate.store.base import LiveSession, MemberSecurity
 
 NOW = 1_800_000_000.0
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "sshgate.db"
-
-
-@pytest.fixture
-async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
-    s = await SQLiteStore.open(str(db_path))
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture
