@@ -419,12 +419,32 @@ class Restartable:
         self.server: Server | None = None
 
     def start(self) -> None:
+        self.stop()  # the previous process is gone before the next one binds its ports
+        _wait_until_bindable(self._args[1].get("SSHGATE_API_LISTEN", ""))
         self.server = Server(*self._args)
         self.server.start()
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
+
+
+def _wait_until_bindable(listen: str, timeout: float = 30.0) -> None:
+    """Poll until HOST:PORT can be listened on again (as uvicorn will, SO_REUSEADDR)."""
+    if not listen:
+        return
+    host, port = listen.rsplit(":", 1)
+
+    def bindable() -> bool:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((host, int(port)))
+            except OSError:
+                return False
+            return True
+
+    assert wait_until(bindable, timeout), f"{listen} still in use"
 
 
 def home_files(home: Path) -> dict[str, bytes]:
