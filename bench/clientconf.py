@@ -8,6 +8,10 @@ Hosts in the ssh_config:
 Client choices (ciphers, key exchange) are set in the file rather than with `ssh -c`,
 because `ProxyJump` passes `-F` to the jump's own ssh but not `-c`: this way both bastion
 hops get the same choice.
+
+One more file stands for a user's ~/.ssh/config: only the `Include` of the snippet that
+`sshgate login` wrote, whose `Match host ... exec` block runs `sshgate cert ensure` before
+every gateway connection.
 """
 
 from __future__ import annotations
@@ -25,8 +29,19 @@ CLIENT_VARIANTS: dict[str, str] = {
     "aes128-gcm": "Ciphers aes128-gcm@openssh.com",
     "curve25519": "KexAlgorithms curve25519-sha256",
 }
-SETUP_VARIANTS = ("default", "curve25519")
+# Setup through the snippet `sshgate login` writes: direct and bastion with `default`, the
+# gateway as a user reaches it, `cert ensure` hook included (see `login_snippet_config_text`).
+LOGIN_SNIPPET = "login-snippet"
+SETUP_VARIANTS = ("default", "curve25519", LOGIN_SNIPPET)
 BULK_VARIANTS = ("default", "aes128-gcm")
+# Never ask, never use an agent or a shared connection, say only what went wrong.
+BATCH_OPTIONS = (
+    "BatchMode yes",
+    "IdentityAgent none",
+    "ControlMaster no",
+    "ControlPath none",
+    "LogLevel ERROR",
+)
 
 
 @dataclass(frozen=True)
@@ -91,18 +106,33 @@ Host gateway
 
 Host *
 {chosen}  IdentitiesOnly yes
-  IdentityAgent none
   UserKnownHostsFile {files.known_hosts}
   GlobalKnownHostsFile /dev/null
   StrictHostKeyChecking yes
   UpdateHostKeys no
   CheckHostIP no
-  BatchMode yes
-  ControlMaster no
-  ControlPath none
   ConnectTimeout 20
-  LogLevel ERROR
-"""
+{_batch_block()}"""
+
+
+def _batch_block() -> str:
+    return "".join(f"  {option}\n" for option in BATCH_OPTIONS)
+
+
+def login_snippet_config_text(snippet: Path) -> str:
+    """A user's ~/.ssh/config holding only the `Include` line `sshgate login` prints, and
+    the batch options: port, key, certificate, known_hosts, ciphers and the `cert ensure`
+    hook all come from the snippet."""
+    return f"Include {snippet}\nHost *\n{_batch_block()}"
+
+
+def option_value(config_text: str, name: str) -> str:
+    """The value of the first `name` line of an ssh_config text, "" when there is none."""
+    for line in config_text.splitlines():
+        words = line.split(None, 1)
+        if len(words) == 2 and words[0].lower() == name.lower():
+            return words[1].strip()
+    return ""
 
 
 def write_ssh_configs(directory: Path, ends: Endpoints, files: ClientFiles) -> dict[str, Path]:

@@ -21,6 +21,7 @@ class Plan:
     load_concurrency: int
     load_seconds: float
     issuance_seconds: float
+    issuance_concurrency: int
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -37,6 +38,7 @@ QUICK = Plan(
     load_concurrency=8,
     load_seconds=4.0,
     issuance_seconds=2.0,
+    issuance_concurrency=8,
 )
 
 FULL = Plan(
@@ -50,4 +52,5 @@ FULL = Plan(
     load_concurrency=8,
     load_seconds=10.0,
     issuance_seconds=5.0,
+    issuance_concurrency=8,
 )

@@ -29,7 +29,7 @@ class Results:
     crowd_baseline_kib: int | None = None
     crowd: list[CrowdStep] = field(default_factory=list)
     load: dict[str, LoadResult] = field(default_factory=dict)
-    issuance: IssuanceResult | None = None
+    issuance: dict[str, IssuanceResult] = field(default_factory=dict)  # by method key
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -83,7 +83,7 @@ class Results:
                 "steps": [step.to_json() for step in self.crowd],
             },
             "load": {path: result.to_json() for path, result in self.load.items()},
-            "issuance": self.issuance.to_json() if self.issuance else None,
+            "issuance": {key: result.to_json() for key, result in self.issuance.items()},
             "notes": self.notes,
             "failures": self.failures,
         }

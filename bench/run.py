@@ -20,7 +20,7 @@ from bench import markdown, suites
 from bench.asyncclient import AsyncTargets
 from bench.clientconf import PATHS
 from bench.crowd import hold_crowd
-from bench.issuance import issue_rate
+from bench.issuance import api_issue_rate, issue_rate
 from bench.lifecycle import (
     ignore_further_signals,
     progress,
@@ -30,7 +30,7 @@ from bench.lifecycle import (
 )
 from bench.load import sustain
 from bench.machine import describe
-from bench.openssh import ssh_argv
+from bench.openssh import MeasurementError, ssh_argv
 from bench.plan import FULL, QUICK, SECTIONS, Plan
 from bench.processes import BenchSetupError, MachineMeter
 from bench.results import Results
@@ -106,7 +106,19 @@ def _load(site: BenchSite, targets: AsyncTargets, plan: Plan, r: Results) -> Non
 
 
 def _issuance(site: BenchSite, plan: Plan, r: Results) -> None:
-    r.issuance = run_async(
+    progress(f"issuance: HTTP API, {plan.issuance_concurrency} concurrent clients")
+    r.issuance["http_api"] = run_async(
+        api_issue_rate(
+            site.api_url,
+            site.account.state().token,
+            site.user.public_key,
+            plan.issuance_concurrency,
+            plan.issuance_seconds,
+            site.gateway.pid,
+        )
+    )
+    progress("issuance: in process")
+    r.issuance["in_process"] = run_async(
         issue_rate(site.config, USER, site.user.public_key, plan.issuance_seconds)
     )
 
@@ -165,7 +177,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress("interrupted: stopping every process")
         return 130
-    except (BenchSetupError, subprocess.SubprocessError, OSError, RuntimeError) as exc:
+    except (
+        BenchSetupError,
+        MeasurementError,
+        subprocess.SubprocessError,
+        OSError,
+        RuntimeError,
+    ) as exc:
         progress(f"setup failed: {exc}")
         return 1
     finally:
@@ -175,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             progress(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-    r.notes += NOTES
+    r.notes += [*NOTES, upstream_note()]
     json_path, md_path = write(r, args.out)
     print(markdown.render(r))
     progress(f"wrote {json_path} and {md_path}")
@@ -189,8 +207,7 @@ NOTES = [
     "Client variants are offered by the client on every hop it makes (bastion: both hops, "
     "through the ssh_config): `default` is OpenSSH 9.2's own (sntrup761x25519 kex, "
     "chacha20-poly1305), `aes128-gcm` sets Ciphers, `curve25519` sets KexAlgorithms to what "
-    "the gateway negotiates. The gateway's own hop to the environment uses asyncssh's "
-    "preferences (curve25519-sha256, chacha20-poly1305): the client cannot choose it.",
+    "the gateway negotiates.",
     "git clone is `--no-checkout` (fetch and index-pack); push sends all of main to an "
     "emptied bare repository.",
     "Bastion and direct log in with a plain key (AuthorizedKeysFile); the gateway with the "
@@ -198,6 +215,26 @@ NOTES = [
     "Both sshd's run with MaxStartups 1000:30:1000 and MaxSessions 1000, and SetEnv SHLVL=1 "
     "so that bash does not source the login user's ~/.bashrc for their sessions.",
 ]
+
+
+def upstream_note() -> str:
+    """What the gateway offers on its own hop to the environment, read from the sshgate
+    measured (with --ref, an older one may not set UPSTREAM_CIPHERS)."""
+    from sshgate.ssh_gateway import upstream
+
+    ciphers: tuple[str, ...] = getattr(upstream, "UPSTREAM_CIPHERS", ())
+    offer = (
+        f"offers the ciphers {', '.join(ciphers)} in that order (UPSTREAM_CIPHERS), and the "
+        f"environment's sshd takes the first it supports: {ciphers[0]}"
+        if ciphers
+        else "offers asyncssh's default ciphers (chacha20-poly1305@openssh.com first)"
+    )
+    return (
+        "The gateway's own hop to the environment: the gateway is the SSH client there, so "
+        f"its order decides and the user's client cannot choose. It {offer}. Key exchange "
+        "is asyncssh's default order (ML-KEM hybrids first, which OpenSSH 9.2's sshd lacks, "
+        "then curve25519-sha256, which it takes)."
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,9 @@
 """The benchmark's deployment on loopback: an environment sshd, an OpenSSH bastion sshd, and
 sshgate (`sshgate init`, the admin bootstrap through the CLI, `sshgate serve --role all`),
-an org that requires MFA, and one user with MFA holding a certificate with `mfa`."""
+an org that requires MFA, and one user who enabled MFA through the user CLI. The user holds
+two certificates with `mfa`: the one `sshgate login` fetched into `$SSHGATE_HOME` (used
+through its ssh_config snippet), and one issued in process for the `gateway` host of the
+benchmark's own ssh_configs."""
 
 from __future__ import annotations
 
@@ -13,9 +16,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.asyncclient import AsyncTargets
-from bench.clientconf import ClientFiles, Endpoints, known_hosts_lines, write_ssh_configs
+from bench.clientconf import (
+    LOGIN_SNIPPET,
+    ClientFiles,
+    Endpoints,
+    known_hosts_lines,
+    login_snippet_config_text,
+    option_value,
+    write_ssh_configs,
+)
 from bench.processes import BenchSetupError, GatewayProcess, sshgate_cli, sshgate_json
 from bench.repo import RepoFacts, RepoShape, generate, init_bare
+from bench.userhome import UserHome
 from sshgate.ca.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.config import load_config
@@ -51,15 +63,19 @@ class BenchSite:
     bastion: EnvironmentServer = field(init=False)
     gateway: GatewayProcess = field(init=False)
     user: ClientIdentity = field(init=False)
+    account: UserHome = field(init=False)
     plain_key: Path = field(init=False)
     source_repo: Path = field(init=False)
     push_repo: Path = field(init=False)
     repo_facts: RepoFacts | None = None
     gateway_port: int = 0
+    api_port: int = 0
     service: str = ""
     clone_project: str = ""
     push_project: str = ""
     ssh_configs: dict[str, Path] = field(default_factory=dict)
+    login_snippet_config: Path = field(init=False)
+    snippet_host: str = ""  # the gateway host the snippet's `Match host` names
     notes: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -69,6 +85,7 @@ class BenchSite:
         self.plain_key = self.root / "client" / "id_plain"
         self.source_repo = self.root / "repos" / "source.git"
         self.push_repo = self.root / "repos" / "push.git"
+        self.login_snippet_config = self.root / "client" / f"ssh_config.{LOGIN_SNIPPET}"
 
     # lifecycle
     def start(self) -> None:
@@ -78,12 +95,26 @@ class BenchSite:
         self.repo_facts = generate(self.source_repo, self.repo_shape)
         init_bare(self.push_repo)
         self._bootstrap()
+        self._start_gateway()
+        # MFA through the user CLI needs the API, so the gateway (role `all`) comes first.
+        self.account = UserHome.create(self.root / "client" / "sshgate-home", self.api_url)
+        self.account.enable_mfa(USER, PASSWORD)
         self.user = ClientIdentity(self.root / "client" / USER, "127.0.0.1", 0, "unused")
-        asyncio.run(self._enable_mfa_and_issue(self.user, ("pwd", "mfa")))
-        self.gateway_port = free_port()
+        asyncio.run(self._issue(self.user, ("pwd", "mfa")))
+        self._write_client_files()
+        self.notes.append(
+            f"gateway.max_per_source raised to {MAX_PER_SOURCE}: every client is 127.0.0.1"
+        )
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api_port}"
+
+    def _start_gateway(self) -> None:
+        self.gateway_port, self.api_port = free_port(), free_port()
         overrides = {
             "SSHGATE_GATEWAY_LISTEN": f"127.0.0.1:{self.gateway_port}",
-            "SSHGATE_API_LISTEN": f"127.0.0.1:{free_port()}",
+            "SSHGATE_API_LISTEN": f"127.0.0.1:{self.api_port}",
             "SSHGATE_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
             "SSHGATE_GATEWAY_MAX_PER_SOURCE": str(MAX_PER_SOURCE),
             "SSHGATE_GATEWAY_DRAIN_TIMEOUT": "1",
@@ -91,10 +122,6 @@ class BenchSite:
         }
         self.gateway = GatewayProcess({**self.cli_env, **overrides}, self.root / "sshgate.log")
         self.gateway.start()
-        self._write_client_files()
-        self.notes.append(
-            f"gateway.max_per_source raised to {MAX_PER_SOURCE}: every client is 127.0.0.1"
-        )
 
     def stop(self) -> None:
         """Stop every server that was started, each even when another one fails to stop."""
@@ -176,7 +203,8 @@ class BenchSite:
         self.service = str(created["service"])
         self._admin("org", "mfa-required", ORG, "on")
 
-    async def _enable_mfa_and_issue(self, who: ClientIdentity, amr: tuple[str, ...]) -> None:
+    async def _issue(self, who: ClientIdentity, amr: tuple[str, ...]) -> None:
+        """A certificate for `who`'s key from the CA in process, with `amr` as given."""
         config = load_config(self.config, env={})
         store = await open_store(config.storage.url, str(config.base_dir))
         try:
@@ -184,10 +212,7 @@ class BenchSite:
             if user is None:
                 raise BenchSetupError(f"user {USER} missing after bootstrap")
             if "mfa" in amr and not user.mfa_enabled:
-                await store.set_mfa_secret(user.id, b"bench-only-not-a-secret")
-                await store.enable_mfa(user.id, time.time())
-                user = await store.get_user(user.id)
-                assert user is not None
+                raise BenchSetupError(f"user {USER} has no MFA after `sshgate mfa verify`")
             ca = CertificateAuthority(KeyDir(config.ca.key_dir), store, CAPolicy())
             issued = await ca.issue(user, who.public_key, amr, int(time.time()), str(uuid.uuid4()))
         finally:
@@ -197,7 +222,7 @@ class BenchSite:
     def issue_without_mfa(self) -> ClientIdentity:
         """A second key of the same user, certified with `amr` = pwd only."""
         who = ClientIdentity(self.root / "client" / "no-mfa", "127.0.0.1", 0, "unused")
-        asyncio.run(self._enable_mfa_and_issue(who, ("pwd",)))
+        asyncio.run(self._issue(who, ("pwd",)))
         return who
 
     def _write_client_files(self) -> None:
@@ -212,6 +237,35 @@ class BenchSite:
             )
         )
         self.ssh_configs = write_ssh_configs(self.root / "client", self.endpoints, self.files)
+        self._write_login_snippet_config()
+
+    def _write_login_snippet_config(self) -> None:
+        state = self.account.state()
+        if state.gateway_port != self.gateway_port:
+            raise BenchSetupError(
+                f"sshgate login's snippet names port {state.gateway_port}, "
+                f"the gateway listens on {self.gateway_port}"
+            )
+        self.snippet_host = state.gateway_host
+        self.login_snippet_config.write_text(login_snippet_config_text(self.account.snippet))
+        ciphers = option_value(self.account.snippet.read_text(), "Ciphers") or "not set"
+        self.notes.append(
+            f"Setup {LOGIN_SNIPPET}: the gateway path is `ssh -F FILE -T "
+            f"{self.service}@{self.snippet_host} true`, FILE holding only `Include "
+            "$SSHGATE_HOME/ssh_config` (written by `sshgate login`) and batch options, so every "
+            "connection also runs the snippet's `sshgate cert ensure` hook. That path offers "
+            f"OpenSSH's default key exchange and the snippet's Ciphers ({ciphers}); direct and "
+            "bastion use client `default`."
+        )
+
+    def setup_route(self, variant: str, path: str) -> tuple[Path, str]:
+        """The ssh_config and the host that `ssh HOST true` uses for `path` in a setup
+        variant; for the login snippet's gateway path, `SERVICE@HOST` as a user types it."""
+        if variant != LOGIN_SNIPPET:
+            return self.ssh_configs[variant], path
+        if path != "gateway":
+            return self.ssh_configs["default"], path
+        return self.login_snippet_config, f"{self.service}@{self.snippet_host}"
 
     @property
     def endpoints(self) -> Endpoints:
