@@ -23,6 +23,7 @@ from sshgate.policy.messages import EXPIRED_BANNER, REVOKED_BANNER
 from sshgate.policy.model import Endpoint
 from sshgate.ssh_gateway._agent_adapter import watch_agent_requests
 from sshgate.ssh_gateway._auth_adapter import take_over_public_key_auth
+from sshgate.ssh_gateway._packet_economy import economize
 from sshgate.ssh_gateway.access import refresh_identity, resolve_target
 from sshgate.ssh_gateway.certcheck import (
     PERMIT_AGENT_FORWARDING,
@@ -102,6 +103,7 @@ class GatewayConnection(asyncssh.SSHServer):
     # lifecycle
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         self._conn = conn
+        economize(conn)
         peer = conn.get_extra_info("peername")
         self.client_address = plain_address(str(peer[0])) if peer else ""
         take_over_public_key_auth(conn, self._validate)

@@ -13,6 +13,7 @@ import asyncssh
 
 from sshgate import metrics
 from sshgate.policy.model import Endpoint
+from sshgate.ssh_gateway._packet_economy import economize
 
 # The gateway is the client on the upstream hop, so its order decides: AES-GCM first, which
 # costs the gateway's one Python core about 20% less per MiB than chacha20-poly1305
@@ -141,6 +142,7 @@ async def connect_upstream(
         reason = type(exc).__name__
         raise UpstreamError(f"sshgate: the environment is unreachable ({reason})") from None
     metrics.upstream_connected(time.monotonic() - started, ok=True)
+    economize(conn)
     return conn
 
 
