@@ -63,13 +63,17 @@ def sshgate_source() -> str:
     return f"{folder} at {commit}" + (" with local changes" if dirty else "")
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0))
+
+
 def describe() -> dict[str, object]:
     import sshgate
 
     return {
         "sshgate_source": sshgate_source(),
         "cores": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)),
+        "usable_cores": usable_cores(),
         "cpu": _cpu_model(),
         "kernel": platform.release(),
         "python": platform.python_version(),

@@ -92,6 +92,7 @@ def _cpu_lines(r: Results) -> list[str]:
                 f"| {key} | {_num(cost['cores'], 2)} | {_num(cost['cpu_ms_per_mib'], 2)} | "
                 f"{_num(cost['one_core_mib_per_second'], 0)} |"
             )
+    lines += _machine_cost_lines(r)
     if r.machine_busy:
         busy = ", ".join(f"{k} {v:.2f}" for k, v in r.machine_busy.items())
         load = ", ".join(f"{v:.2f}" for v in r.machine.get("loadavg_at_start") or ())  # type: ignore[attr-defined]
@@ -100,6 +101,33 @@ def _cpu_lines(r: Results) -> list[str]:
             f"Whole machine CPU busy while measuring, cores of {r.machine['cores']}: {busy} "
             f"(load average at start {load}; other work on a shared machine counts here).",
         ]
+    return lines
+
+
+def _machine_cost_lines(r: Results) -> list[str]:
+    """Whole-machine CPU per MiB by path: every path's processes share the same cores, so
+    a path cannot go faster than the machine's cores divided by that cost."""
+    if not r.bulk_machine_cost:
+        return []
+    cores = r.machine["usable_cores"]
+    lines = [
+        "",
+        f"What each path costs the whole machine: CPU ms per MiB moved, all processes (client "
+        f"ssh, servers, the benchmark's reader or writer, other work), and the MiB/s at which "
+        f"that cost would keep all {cores} cores busy:",
+        "",
+        "| transfer, client variant | direct | bastion | gateway | gateway/direct |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, by_path in r.bulk_machine_cost.items():
+        cells = [
+            f"{_num(by_path[p]['machine_ms_per_mib'], 2)} ms ({_num(by_path[p]['cpu_ceiling'], 0)})"
+            for p in ("direct", "bastion", "gateway")
+        ]
+        cost = ratio(
+            by_path["gateway"]["machine_ms_per_mib"], by_path["direct"]["machine_ms_per_mib"]
+        )
+        lines.append(f"| {key} | {' | '.join(cells)} | {_num(cost, 2)}× |")
     return lines
 
 

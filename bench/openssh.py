@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from bench.processes import CpuMeter
+from bench.processes import CpuMeter, MachineMeter
 
 CHUNK = 1 << 20
 F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ, missing from older Pythons' fcntl module
@@ -23,6 +23,12 @@ READY = b"ready\n"
 class Transfer:
     mib_per_second: float
     watched_cpu: float | None  # cores the watched process used while the bytes moved
+    machine_cpu: float  # cores the whole machine kept busy meanwhile (every process)
+
+    @property
+    def machine_ms_per_mib(self) -> float:
+        """CPU time of the whole machine per MiB moved: what the path costs in all."""
+        return 1000 * self.machine_cpu / self.mib_per_second
 
 
 class MeasurementError(Exception):
@@ -97,6 +103,7 @@ def upload(
         with _Deadline(process, timeout):
             ready = process.stdout.readline()
             meter = CpuMeter(watch) if watch else None
+            machine = MachineMeter()
             start = time.perf_counter()
             left = nbytes if ready == READY else 0
             try:
@@ -109,10 +116,11 @@ def upload(
             process.wait()
             elapsed = time.perf_counter() - start
             cpu = meter.share() if meter else None
+            busy = machine.busy_cores()
         _check(process, stderr, f"upload through {host}")
         if ready != READY or left > 0:
             raise MeasurementError(f"upload through {host}: {left} bytes not sent")
-    return Transfer(nbytes / CHUNK / elapsed, cpu)
+    return Transfer(nbytes / CHUNK / elapsed, cpu, busy)
 
 
 def download(
@@ -134,6 +142,7 @@ def download(
         received = 0
         start = 0.0
         meter = None
+        machine = MachineMeter()
         with _Deadline(process, timeout):
             while True:
                 count = process.stdout.readinto(buffer)  # type: ignore[attr-defined]
@@ -141,12 +150,14 @@ def download(
                     break
                 if received == 0:
                     meter = CpuMeter(watch) if watch else None
+                    machine = MachineMeter()
                     start = time.perf_counter()
                 received += count
             process.wait()
             elapsed = time.perf_counter() - start
             cpu = meter.share() if meter else None
+            busy = machine.busy_cores()
         _check(process, stderr, f"download through {host}")
         if received != nbytes:
             raise MeasurementError(f"download through {host}: {received} of {nbytes} bytes")
-    return Transfer(nbytes / CHUNK / elapsed, cpu)
+    return Transfer(nbytes / CHUNK / elapsed, cpu, busy)

@@ -23,6 +23,8 @@ class Results:
     setup: dict[str, PerPath] = field(default_factory=dict)
     bulk: dict[str, dict[str, PerPath]] = field(default_factory=dict)
     bulk_gateway_cpu: dict[str, dict[str, float]] = field(default_factory=dict)
+    # by "<direction> <variant>", then path: whole-machine CPU per MiB and its ceiling
+    bulk_machine_cost: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     machine_busy: dict[str, float] = field(default_factory=dict)  # cores, by section
     git: dict[str, PerPath] = field(default_factory=dict)
     repo: RepoFacts | None = None
@@ -75,6 +77,7 @@ class Results:
                 for choice, directions in self.bulk.items()
             },
             "bulk_gateway_cost": self.bulk_gateway_cpu,
+            "bulk_machine_cost": self.bulk_machine_cost,
             "machine_busy_cores_by_section": self.machine_busy,
             "git_seconds": {op: per_path(pp) for op, pp in self.git.items()},
             "git_repository": self.repo.to_json() if self.repo else None,

@@ -80,7 +80,9 @@ def _measure(site: BenchSite, plan: Plan, sections: tuple[str, ...], r: Results)
 
 
 def _bulk(site: BenchSite, plan: Plan, r: Results) -> None:
-    r.bulk, r.bulk_gateway_cpu = suites.bulk(site, plan.bulk_rounds, plan.bulk_bytes, progress)
+    measured = suites.bulk(site, plan.bulk_rounds, plan.bulk_bytes, progress)
+    r.bulk, r.bulk_gateway_cpu = measured.mib_per_second, measured.gateway_cost
+    r.bulk_machine_cost = measured.machine_cost
 
 
 def _crowd(site: BenchSite, targets: AsyncTargets, plan: Plan, r: Results) -> None:

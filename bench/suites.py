@@ -7,10 +7,13 @@ from __future__ import annotations
 import statistics
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from bench.clientconf import BULK_VARIANTS, LOGIN_SNIPPET, PATHS, SETUP_VARIANTS, git_url
 from bench.gitops import clone, push
+from bench.machine import usable_cores
 from bench.openssh import Transfer, download, setup_time, upload
 from bench.site import BenchSite
 from bench.stats import Summary, rotated
@@ -18,14 +21,20 @@ from bench.stats import Summary, rotated
 PerPath = dict[str, Summary]
 TransferFunction = Callable[[Path, str, int, int | None], Transfer]
 Progress = Callable[[str], None]
+T = TypeVar("T")
 
 
-def _rounds(rounds: int, measure: Callable[[str], float]) -> PerPath:
-    values: dict[str, list[float]] = {path: [] for path in PATHS}
+def _each_path(rounds: int, measure: Callable[[str], T]) -> dict[str, list[T]]:
+    """`rounds` measurements of every path, each round in a rotated order."""
+    values: dict[str, list[T]] = {path: [] for path in PATHS}
     for index in range(rounds):
         for path in rotated(PATHS, index):
             values[path].append(measure(path))
-    return {path: Summary.of(samples) for path, samples in values.items()}
+    return values
+
+
+def _rounds(rounds: int, measure: Callable[[str], float]) -> PerPath:
+    return {path: Summary.of(samples) for path, samples in _each_path(rounds, measure).items()}
 
 
 def warm_up(site: BenchSite) -> None:
@@ -46,37 +55,52 @@ def _setup_with(site: BenchSite, variant: str, rounds: int) -> PerPath:
     return _rounds(rounds, lambda path: setup_time(*site.setup_route(variant, path)))
 
 
-def bulk(
-    site: BenchSite, rounds: int, nbytes: int, progress: Progress
-) -> tuple[dict[str, dict[str, PerPath]], dict[str, dict[str, float]]]:
-    """MiB/s each way for each client variant, and what the gateway's transfers cost it,
-    by "<direction> <variant>" (see `_relay_cost`)."""
-    results: dict[str, dict[str, PerPath]] = {}
-    gateway_cpu: dict[str, dict[str, float]] = {}
+@dataclass
+class BulkResults:
+    """MiB/s by client variant, direction and path; what the gateway's transfers cost it
+    (see `_relay_cost`) and what each path's transfers cost the whole machine (see
+    `_machine_cost`), both by "<direction> <variant>"."""
+
+    mib_per_second: dict[str, dict[str, PerPath]] = field(default_factory=dict)
+    gateway_cost: dict[str, dict[str, float]] = field(default_factory=dict)
+    machine_cost: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
+
+
+def bulk(site: BenchSite, rounds: int, nbytes: int, progress: Progress) -> BulkResults:
+    """MiB/s each way for each client variant, with the CPU it cost."""
+    out = BulkResults()
     for variant in BULK_VARIANTS:
         progress(f"bulk: {nbytes >> 20} MiB each way, client variant {variant}")
-        results[variant] = {}
+        out.mib_per_second[variant] = {}
         for direction, transfer in (("upload", upload), ("download", download)):
-            per_path, share = _bulk_rounds(
-                site, site.ssh_configs[variant], transfer, rounds, nbytes
-            )
-            results[variant][direction] = per_path
-            gateway_cpu[f"{direction} {variant}"] = share
-    return results, gateway_cpu
+            transfers = _transfers(site, site.ssh_configs[variant], transfer, rounds, nbytes)
+            key = f"{direction} {variant}"
+            out.mib_per_second[variant][direction] = {
+                path: Summary.of([t.mib_per_second for t in done])
+                for path, done in transfers.items()
+            }
+            out.gateway_cost[key] = _relay_cost(transfers["gateway"])
+            out.machine_cost[key] = {path: _machine_cost(done) for path, done in transfers.items()}
+    return out
 
 
-def _bulk_rounds(
+def _transfers(
     site: BenchSite, config: Path, transfer: TransferFunction, rounds: int, nbytes: int
-) -> tuple[PerPath, dict[str, float]]:
-    gateway: list[Transfer] = []
+) -> dict[str, list[Transfer]]:
+    def measure(path: str) -> Transfer:
+        return transfer(config, path, nbytes, site.gateway.pid if path == "gateway" else None)
 
-    def measure(path: str) -> float:
-        result = transfer(config, path, nbytes, site.gateway.pid if path == "gateway" else None)
-        if result.watched_cpu is not None:
-            gateway.append(result)
-        return result.mib_per_second
+    return _each_path(rounds, measure)
 
-    return _rounds(rounds, measure), _relay_cost(gateway)
+
+def _machine_cost(transfers: list[Transfer]) -> dict[str, float]:
+    """Whole-machine CPU per MiB on one path (client ssh, servers, the benchmark's own
+    reading and writing, and anything else running), and the MiB/s at which that cost
+    would fill every core of the machine: a CPU ceiling for the path on this machine."""
+    ms_per_mib = statistics.median(t.machine_ms_per_mib for t in transfers)
+    cores = statistics.median(t.machine_cpu for t in transfers)
+    ceiling = 1000 * usable_cores() / ms_per_mib if ms_per_mib > 0 else float("nan")
+    return {"machine_cores": cores, "machine_ms_per_mib": ms_per_mib, "cpu_ceiling": ceiling}
 
 
 def _relay_cost(transfers: list[Transfer]) -> dict[str, float]:
