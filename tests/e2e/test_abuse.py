@@ -185,3 +185,12 @@ def test_the_gateway_negotiates_strict_key_exchange_with_the_stock_client(
     if "kex-strict-c-v00@openssh.com" not in stderr:
         pytest.skip("this OpenSSH client predates strict key exchange")
     assert "will use strict KEX ordering" in stderr
+
+
+def test_the_gateway_offers_no_cbc_cipher(deployment: Deployment, alice: Client) -> None:
+    # The gateway leaves out asyncssh's per-packet CBC countermeasure (an ignore packet ahead
+    # of each packet, sshgate/ssh_gateway/_packet_economy.py); that is sound because no
+    # CBC cipher can be negotiated with it.
+    result = ssh_with(alice, deployment.service, "true", options=("-c", "aes128-cbc,aes256-cbc"))
+    assert result.returncode == 255
+    assert b"no matching cipher found" in result.stderr
