@@ -102,20 +102,50 @@ class GatewayProcess:
             return ""
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """/proc/PID/stat after the command name: fields 3 (state) onwards, 1-based (man proc)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2 :].split()
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every process descended from it (`sshgate serve`'s gateway workers)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parents[int(entry.name)] = int(_stat_fields(int(entry.name))[1])
+            except (OSError, ValueError, IndexError):
+                continue  # gone meanwhile
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
 def rss_kib(pid: int) -> int:
-    """VmRSS of a process, in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise BenchSetupError(f"no VmRSS for pid {pid}")
+    """VmRSS of a process and its descendants, in KiB."""
+    total = 0
+    for member in process_tree(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    if total == 0:
+        raise BenchSetupError(f"no VmRSS for pid {pid}")
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time a process has used so far."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    # After the command name: state is field 3, utime 14 and stime 15 (1-based, man proc).
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    """User plus system CPU time a process and its descendants have used so far."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            fields = _stat_fields(member)
+        except OSError:
+            continue  # exited meanwhile
+        total += int(fields[11]) + int(fields[12])  # utime (field 14), stime (15)
+    return total / CLK_TCK
 
 
 class CpuMeter:

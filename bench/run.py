@@ -143,6 +143,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument(
+        "--workers", type=int, default=1, help="gateway.workers for sshgate serve (default 1)"
+    )
+    parser.add_argument(
         "--ref", help="measure this commit's sshgate (git archive) instead of the working tree"
     )
     args = parser.parse_args(argv)
@@ -158,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_on_sigterm()
         again = ["--out", str(args.out.resolve()), "--only", args.only]
         again += ["--quick"] * args.quick + ["--keep"] * args.keep
+        again += ["--workers", str(args.workers)]
         return run_at(args.ref, again)
     plan = QUICK if args.quick else FULL
     sections = tuple(s for s in SECTIONS if s in args.only.split(","))
@@ -165,9 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     nofile = raise_open_file_limit()
     started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     machine = {**describe(), "loadavg_at_start": os.getloadavg()}
-    r = Results(started, args.quick, machine, {**plan.to_json(), "nofile": nofile})
+    measured_plan = {**plan.to_json(), "nofile": nofile, "gateway_workers": args.workers}
+    r = Results(started, args.quick, machine, measured_plan)
     root = Path(tempfile.mkdtemp(prefix="sshgate-bench-"))
-    site = BenchSite(root, plan.repo_shape)
+    site = BenchSite(root, plan.repo_shape, args.workers)
     try:
         progress(f"starting sshd environment, bastion and sshgate in {root}")
         site.start()

@@ -56,6 +56,7 @@ def _keygen(path: Path) -> None:
 class BenchSite:
     root: Path
     repo_shape: RepoShape
+    workers: int = 1  # gateway.workers: sshgate serve processes sharing the listener
     data: Path = field(init=False)
     config: Path = field(init=False)
     cli_env: dict[str, str] = field(init=False)
@@ -120,6 +121,12 @@ class BenchSite:
             "SSHGATE_GATEWAY_DRAIN_TIMEOUT": "1",
             "SSHGATE_LOG_FORMAT": "text",
         }
+        if self.workers != 1:
+            overrides["SSHGATE_GATEWAY_WORKERS"] = str(self.workers)
+            self.notes.append(
+                f"gateway.workers = {self.workers}: gateway CPU and memory are summed over "
+                "the serve process and its workers"
+            )
         self.gateway = GatewayProcess({**self.cli_env, **overrides}, self.root / "sshgate.log")
         self.gateway.start()
 
