@@ -20,6 +20,13 @@ class ConfigError(Exception):
     """The configuration file or an override is missing, malformed or inconsistent."""
 
 
+# `sshgate serve --role`: which parts of the configuration one process runs.
+ROLES = ("all", "gateway", "api")
+GATEWAY_ROLES = ("all", "gateway")
+# A typo in gateway.workers must not start thousands of processes.
+MAX_GATEWAY_WORKERS = 256
+
+
 @dataclass(frozen=True)
 class StorageConfig:
     url: str = "sqlite:///sshgate.db"
@@ -54,6 +61,8 @@ class GatewayConfig:
     drain_timeout: int = 30
     proxy_protocol: bool = False
     proxy_protocol_trusted: tuple[str, ...] = ()
+    # Gateway processes sharing `listen` (0: one per usable CPU core); see sshgate.workers.
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -238,6 +247,8 @@ def _validate(config: Config) -> None:
             split_host_port(value)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
+    if config.gateway.workers > MAX_GATEWAY_WORKERS:
+        raise ConfigError(f"gateway.workers: at most {MAX_GATEWAY_WORKERS}")
     if config.log.format not in ("text", "json"):
         raise ConfigError("log.format: expected text or json")
     if config.ca.certificate_ttl <= 0 or config.ca.certificate_ttl > config.ca.max_certificate_ttl:

@@ -8,7 +8,8 @@ Prometheus scraper and load-balancer health check accepts.
 - /healthz: 200 "ok" while the process serves at all (liveness).
 - /readyz: 200 when the supplied readiness callback returns True within a few seconds
   (the store answers, keys are loaded), else 503 (readiness: take it out of the pool).
-- /metrics: Prometheus text format of `sshgate.metrics.REGISTRY`.
+- /metrics: Prometheus text format of `sshgate.metrics.REGISTRY`, or of the registry given
+  (the main process of several gateway processes serves all of theirs).
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ _LOGGER = logging.getLogger("sshgate")
 
 
 class _Formatter(logging.Formatter):
-    def __init__(self, fmt: str) -> None:
+    def __init__(self, fmt: str, process_fields: dict[str, Any]) -> None:
         super().__init__()
         self._json = fmt == "json"
+        self._process_fields = process_fields
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
@@ -22,6 +23,7 @@ class _Formatter(logging.Formatter):
             "level": record.levelname.lower(),
             "event": record.getMessage(),
         }
+        fields.update(self._process_fields)
         fields.update(getattr(record, "fields", {}))
         if self._json:
             return json.dumps(fields, separators=(",", ":"), default=str)
@@ -35,9 +37,13 @@ def _text(value: Any) -> str:
     return text
 
 
-def configure(fmt: str = "text", level: int = logging.INFO) -> None:
+def configure(
+    fmt: str = "text", level: int = logging.INFO, process_fields: dict[str, Any] | None = None
+) -> None:
+    """Log lines to stderr; `process_fields` go on every line of this process (a gateway
+    worker's `worker=I`, so processes sharing stderr can be told apart)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(fmt))
+    handler.setFormatter(_Formatter(fmt, dict(process_fields or {})))
     _LOGGER.handlers[:] = [handler]
     _LOGGER.setLevel(level)
     _LOGGER.propagate = False

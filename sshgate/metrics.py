@@ -6,11 +6,17 @@ gateway and the CA call the functions below; `sshgate.health` serves `REGISTRY`.
 
 Label values come from fixed sets (rule names, request kinds, refusal reasons), never from
 what a client sent, so a hostile client cannot grow the number of series.
+
+With gateway worker processes (`gateway.workers` > 1, see `sshgate.workers`) every process
+writes its values to files in a shared folder (prometheus_client's multiprocess mode, chosen
+by PROMETHEUS_MULTIPROC_DIR when prometheus_client is first imported), and the main process
+serves the sum of them all (`all_processes`). Gauges say how to add up: `livesum` counts the
+processes that run now; counters keep what exited processes counted.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -23,6 +29,7 @@ _CONNECTIONS_OPEN = Gauge(
     "sshgate_gateway_connections_open",
     "SSH gateway connections open now, authenticated or not.",
     registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 _LIMIT_CLOSURES = Counter(
     "sshgate_gateway_limit_closures",
@@ -48,6 +55,7 @@ _ACTIVE_SESSIONS = Gauge(
     "sshgate_gateway_active_sessions",
     "Sessions and forwarded connections being relayed to environments now.",
     registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 _RELAYED_BYTES = Counter(
     "sshgate_gateway_relayed_bytes",
@@ -76,6 +84,19 @@ _CERTIFICATES_ISSUED = Counter(
 # Bound once: the relay counts every chunk, and `.labels()` per chunk would cost a lookup.
 _TO_ENVIRONMENT = _RELAYED_BYTES.labels(direction="to_environment")
 _TO_CLIENT = _RELAYED_BYTES.labels(direction="to_client")
+
+
+def all_processes(folder: str) -> CollectorRegistry:
+    """What /metrics serves in the main process when worker processes share `folder`
+    (PROMETHEUS_MULTIPROC_DIR): the values of every process, its own included."""
+    registry = CollectorRegistry(auto_describe=True)
+    multiprocess.MultiProcessCollector(registry, folder)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def process_exited(pid: int, folder: str) -> None:
+    """A worker process that shared `folder` has exited: its gauges no longer count."""
+    multiprocess.mark_process_dead(pid, folder)  # type: ignore[no-untyped-call]
 
 
 def connection_accepted() -> None:
@@ -127,6 +148,7 @@ def certificate_issued() -> None:
 __all__ = [
     "REGISTRY",
     "active_sessions",
+    "all_processes",
     "auth_refused",
     "bytes_to_client",
     "bytes_to_environment",
@@ -135,5 +157,6 @@ __all__ = [
     "connections_open",
     "decision",
     "limit_reached",
+    "process_exited",
     "upstream_connected",
 ]

@@ -3,6 +3,11 @@
 Roles: `gateway` never loads the user CA's private keys (it signs only its own upstream
 certificates); `api` runs the API and the CA; `all` runs both, the embedded setup.
 SIGHUP reloads configuration and keys, SIGTERM drains.
+
+With `gateway.workers` > 1 the process of role all or gateway also starts and supervises
+gateway worker processes (`sshgate.workers`); each worker is a Runtime of role gateway with
+its `worker` slot set: a gateway only, announced to the main process rather than logged
+`ready`, and stopped when the main process is gone.
 """
 
 from __future__ import annotations
@@ -10,23 +15,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncssh
+from prometheus_client import CollectorRegistry
 
+from sshgate import metrics
 from sshgate.api.serve import ApiHandle, ApiStartupError, start_api
 from sshgate.ca.keys import KeyDir, fingerprint
-from sshgate.config import Config, load_config
+from sshgate.config import ROLES, Config, load_config, split_host_port
 from sshgate.health import HealthServer, start_health_server
 from sshgate.logs import log
 from sshgate.private_files import PrivateFileError, read_private_file
 from sshgate.ssh_gateway.gateway import Gateway
 from sshgate.ssh_gateway.upstream import UpstreamSigner
 from sshgate.store import Store, StoreError, open_store
+from sshgate.workers import (
+    METRICS_DIR_ENV,
+    STOP_MARGIN,
+    WorkerError,
+    Workers,
+    WorkerSlot,
+    announce_ready,
+    listen_address,
+    watch_parent,
+    worker_command,
+)
 
-ROLES = ("all", "gateway", "api")
 READY_STORE_TIMEOUT = 2.0  # seconds; below sshgate.health.READY_TIMEOUT
 
 
@@ -64,18 +82,27 @@ def _added_at(keydir: KeyDir, line: str) -> float:
 class Runtime:
     config_path: str | None
     role: str = "all"
+    # Gateway processes sharing gateway.listen, this one included (see sshgate.workers),
+    # and the folder their metrics share (PROMETHEUS_MULTIPROC_DIR) when there are several.
+    processes: int = 1
+    metrics_folder: str | None = None
+    worker: WorkerSlot | None = None  # set in a worker process
     config: Config | None = None
     store: Store | None = None
     gateway: Gateway | None = None
+    workers: Workers | None = None
     api: ApiHandle | None = None
     health: HealthServer | None = None
     ca_ready: bool = False
     _not_ready: str | None = None  # why /readyz said 503 last, for logging changes only
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    _drain: bool = True  # whether stopping drains open sessions
 
     async def start(self) -> None:
         if self.role not in ROLES:
             raise StartupError(f"unknown role {self.role!r}")
+        if self.worker is not None and self.role != "gateway":
+            raise StartupError("a gateway worker runs the gateway role only")
         self.config = config = load_config(self.config_path)
         self.store = await open_store(config.storage.url, str(config.base_dir))
         if self.role in ("all", "api"):
@@ -85,24 +112,62 @@ class Runtime:
         if self.role in ("all", "gateway"):
             host_keys = [read_private_key_file(p) for p in config.gateway.host_key_files]
             upstream_ca = read_private_key_file(config.gateway.upstream_ca_key_file)
-            self.gateway = Gateway(config, self.store, host_keys, UpstreamSigner(upstream_ca))
+            signer = UpstreamSigner(upstream_ca)
+            self.gateway = Gateway(config, self.store, host_keys, signer, self.processes)
             await self.gateway.start()
         if self.role in ("all", "api"):
             try:
                 self.api = await start_api(config, self.store)
             except ApiStartupError as exc:
                 raise StartupError(str(exc)) from None
-        self.health = await start_health_server(config.metrics.listen, self.ready)
+        if self.worker is not None:
+            return  # announced to the main process once signals are handled
+        if self.gateway is not None and self.processes > 1:
+            await self._start_workers(self.gateway)
+        self.health = await start_health_server(
+            config.metrics.listen, self.ready, self._metrics_registry()
+        )
         log(
             "ready",
             role=self.role,
             gateway=config.gateway.listen if self.gateway else None,
             api=config.api.listen if self.api else None,
             metrics=config.metrics.listen,
+            **({"workers": self.processes} if self.workers else {}),
         )
 
+    async def _start_workers(self, gateway: Gateway) -> None:
+        """Start workers 1..processes-1 on this gateway's address; all must report ready."""
+        assert self.config is not None
+        folder = self.metrics_folder
+        if folder is None:
+            raise StartupError("gateway workers need a shared metrics folder")
+        host = split_host_port(self.config.gateway.listen)[0]
+        env = {
+            **os.environ,
+            # Where this process listens, even if the file has changed since it started.
+            "SSHGATE_GATEWAY_LISTEN": listen_address(host, gateway.port),
+            METRICS_DIR_ENV: folder,
+        }
+        self.workers = Workers(
+            self.processes,
+            lambda slot: worker_command(slot, self.config_path),
+            env,
+            lambda pid: metrics.process_exited(pid, folder),
+        )
+        try:
+            await self.workers.start()
+        except WorkerError as exc:
+            raise StartupError(str(exc)) from None
+
+    def _metrics_registry(self) -> CollectorRegistry:
+        if self.workers is not None and self.metrics_folder is not None:
+            return metrics.all_processes(self.metrics_folder)
+        return metrics.REGISTRY
+
     async def ready(self) -> bool:
-        """/readyz: the store answers and this role's keys are loaded; not while draining.
+        """/readyz: the store answers, this role's keys are loaded and every gateway worker
+        is running; not while draining.
 
         A lost store (the PostgreSQL server down or unreachable) makes it 503, so the load
         balancer takes this process out of its pool while it would only refuse; the change
@@ -114,6 +179,10 @@ class Runtime:
             await asyncio.wait_for(self.store.ping(), READY_STORE_TIMEOUT)
         except (StoreError, TimeoutError) as exc:
             self._readiness("store-unavailable", str(exc) or "no answer")
+            return False
+        down = self.workers.not_running() if self.workers is not None else []
+        if down:
+            self._readiness("worker-not-running", "worker " + ",".join(map(str, down)))
             return False
         self._readiness(None)
         if self.role in ("all", "api") and not self.ca_ready:
@@ -130,7 +199,10 @@ class Runtime:
             log("readiness", level=logging.WARNING, state="not-ready", reason=problem, error=error)
 
     async def reload(self) -> None:
-        """SIGHUP: new configuration and keys for new connections; open sessions stay."""
+        """SIGHUP: new configuration and keys for new connections; open sessions stay.
+        Workers get the signal too and reload themselves."""
+        if self.workers is not None:
+            self.workers.signal(signal.SIGHUP)
         try:
             config = load_config(self.config_path)
             if self.gateway is not None:
@@ -147,11 +219,18 @@ class Runtime:
             log("reload_failed", error=str(exc))
 
     async def stop(self, drain: bool) -> None:
+        timeout = float(self.config.gateway.drain_timeout) if self.config and drain else 0.0
+        workers_stopped = None
+        if self.workers is not None:
+            # They drain (or stop) beside this process's own gateway.
+            stopping = self.workers.stop(drain, timeout + STOP_MARGIN)
+            workers_stopped = asyncio.get_running_loop().create_task(stopping)
         if self.api is not None:
             await self.api.stop()
         if self.gateway is not None:
-            timeout = float(self.config.gateway.drain_timeout) if self.config and drain else 0.0
             await self.gateway.drain(timeout)
+        if workers_stopped is not None:
+            await workers_stopped
         if self.health is not None:
             await self.health.close()
         if self.store is not None:
@@ -165,17 +244,33 @@ class Runtime:
             signal.SIGHUP,
             lambda: loop.create_task(self.reload()),
         )
+        if self.worker is not None:
+            watch_parent(self._parent_gone)
+            announce_ready()
         await self._stopping.wait()
-        log("draining")
-        await self.stop(drain=True)
+        if self._drain:
+            log("draining")
+        await self.stop(drain=self._drain)
         log("stopped")
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             with contextlib.suppress(ValueError):
                 loop.remove_signal_handler(sig)
 
+    def _parent_gone(self) -> None:
+        """A worker whose main process is gone stops at once: nothing supervises it now."""
+        log("main_process_gone", level=logging.WARNING)
+        self._drain = False
+        self._stopping.set()
 
-async def serve(config_path: str | None, role: str) -> None:
-    runtime = Runtime(config_path, role)
+
+async def serve(
+    config_path: str | None,
+    role: str,
+    processes: int = 1,
+    metrics_folder: str | None = None,
+    worker: WorkerSlot | None = None,
+) -> None:
+    runtime = Runtime(config_path, role, processes, metrics_folder, worker)
     try:
         await runtime.start()
     except BaseException:

@@ -71,8 +71,12 @@ class Gateway:
         store: Store,
         host_keys: list[asyncssh.SSHKey],
         upstream_signer: UpstreamSigner,
+        processes: int = 1,
     ) -> None:
         self.config = config
+        # Gateway processes listening on the same address (`gateway.workers`): this one
+        # shares the socket with the others and enforces its share of the limits.
+        self.processes = processes
         self.store = store
         self.host_keys = host_keys
         self.upstream_signer = upstream_signer
@@ -114,6 +118,8 @@ class Gateway:
             # No GSSAPI: otherwise asyncssh looks up this host's FQDN for every connection,
             # on the event loop.
             gss_host=None,
+            # SO_REUSEPORT: the kernel spreads new connections over the processes.
+            reuse_port=True if self.processes > 1 else None,
         )
         await self.record_host_keys()
         await self._heartbeat()
@@ -239,9 +245,8 @@ class Gateway:
         self._connections.add(conn)
         metrics.connection_accepted()
         metrics.connections_open(len(self._connections))
-        refusal = self._admission.admit(
-            conn, conn.client_address, Limits(gw.max_unauthenticated, gw.max_per_source)
-        )
+        limits = Limits(gw.max_unauthenticated, gw.max_per_source).shared_by(self.processes)
+        refusal = self._admission.admit(conn, conn.client_address, limits)
         return "draining" if self.draining else refusal
 
     def authenticated(self, conn: GatewayConnection) -> None:

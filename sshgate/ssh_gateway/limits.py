@@ -5,6 +5,10 @@ Only connections that have not authenticated count: an authenticated user's conn
 (ControlMaster, parallel git fetches, a whole office behind one NAT address) are not
 limited here; `max_unauthenticated` and `max_per_source` bound what a stranger can hold
 open before proving anything. Pure bookkeeping, no I/O: the gateway asks, then acts.
+
+The limits are totals for one `sshgate serve`. With `gateway.workers` processes sharing the
+listening socket, each process counts only its own connections and enforces its share
+(`Limits.shared_by`), rounded up, so the totals are exceeded by the rounding at most.
 """
 
 from __future__ import annotations
@@ -21,6 +25,18 @@ MAX_PER_SOURCE = "max-per-source"
 class Limits:
     max_unauthenticated: int
     max_per_source: int
+
+    def shared_by(self, processes: int) -> Limits:
+        """What one of `processes` gateway processes enforces: its share of each total."""
+        return Limits(
+            share(self.max_unauthenticated, processes), share(self.max_per_source, processes)
+        )
+
+
+def share(total: int, processes: int) -> int:
+    """One process's part of a limit on the sum over `processes`: the total divided, rounded
+    up, so that a small total never becomes 0 (which would refuse every connection)."""
+    return -(-total // max(1, processes))
 
 
 class Admission:
