@@ -16,10 +16,21 @@ twice (docs/performance.md). Two of them buy nothing on the gateway's connection
   RECEIVE_PIECE bytes, so the copies stay proportional to the data.
 
 Both are installed per connection, as instance attributes that shadow asyncssh's methods,
-like `_auth_adapter`. tests/unit/test_packet_economy.py fails when an asyncssh upgrade
-moves what this relies on: `send_packet(pkttype, *args, handler=None)` being the one way
-packets leave and being what inserts the ignore packet, `data_received(data, datatype)`
-feeding `_recv_data`, and the `send_cipher` extra info naming the negotiated cipher.
+like `_auth_adapter`. Two more are process-wide, replacing asyncssh methods by ones with
+the same effect (`install_process_economies`, once, in the gateway process only):
+
+- **An AES-GCM object per packet.** asyncssh's `GCMCipher` builds a new `AESGCM` for every
+  packet it encrypts or decrypts (key setup each time); the replacement builds one per
+  cipher instance, that is per key and direction (a rekey makes new instances).
+- **Packet log lines formatted and dropped.** `SSHPacketLogger._log_packet` formats a line
+  for every packet, which `SSHLogger.packet` then drops unless asyncssh's debug level is 3
+  or more; the replacement formats nothing below that level.
+
+tests/unit/test_packet_economy.py fails when an asyncssh upgrade moves what this relies on:
+`send_packet(pkttype, *args, handler=None)` being the one way packets leave and being what
+inserts the ignore packet, `data_received(data, datatype)` feeding `_recv_data`, the
+`send_cipher` extra info naming the negotiated cipher, `GCMCipher`'s two methods and its
+`_key`, `_iv` and `_update_iv`, and `_log_packet` logging only from debug level 3.
 """
 
 from __future__ import annotations
@@ -28,15 +39,22 @@ from collections.abc import Callable
 
 import asyncssh
 from asyncssh.constants import MSG_IGNORE, MSG_KEX_LAST
-from asyncssh.packet import String
+from asyncssh.crypto.cipher import GCMCipher
+from asyncssh.logging import SSHLogger
+from asyncssh.packet import SSHPacketLogger, String
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+GCM_TAG_SIZE = 16
+PACKET_LOG_LEVEL = 3  # asyncssh's debug level from which packets are logged
 RECEIVE_PIECE = 36 * 1024  # one 32 KiB channel packet with its framing, and a little more
 _EMPTY_IGNORE = (String(b""),)
 _SendPacket = Callable[..., None]
 
 
 def economize(conn: asyncssh.SSHClientConnection | asyncssh.SSHServerConnection) -> None:
-    """Install both economies on `conn`, for this connection only."""
+    """Install the economies on `conn`; the process-wide ones on first use."""
+    install_process_economies()
     _skip_countermeasure_ignores(conn)
     _receive_in_pieces(conn)
 
@@ -88,3 +106,52 @@ def _receive_in_pieces(
     transport = conn._transport
     if transport is not None:
         transport.set_protocol(conn)
+
+
+def install_process_economies() -> None:
+    """Replace asyncssh's per-packet `AESGCM` construction and its packet log formatting
+    below debug level PACKET_LOG_LEVEL, for every connection of this process. Idempotent."""
+    if getattr(GCMCipher, "_sshgate_economy", False):
+        return
+    stock_log_packet = SSHPacketLogger._log_packet
+
+    def _log_packet(
+        self: SSHPacketLogger,
+        msg: str,
+        pkttype: int,
+        pktid: int | None,
+        packet: object,
+        note: str,
+    ) -> None:
+        if SSHLogger._debug_level >= PACKET_LOG_LEVEL:
+            stock_log_packet(self, msg, pkttype, pktid, packet, note)  # type: ignore[arg-type]
+
+    SSHPacketLogger._log_packet = _log_packet  # type: ignore[method-assign]
+    GCMCipher.encrypt_and_sign = _gcm_encrypt_and_sign  # type: ignore[method-assign,assignment]
+    GCMCipher.verify_and_decrypt = _gcm_verify_and_decrypt  # type: ignore[method-assign,assignment]
+    GCMCipher._sshgate_economy = True  # type: ignore[attr-defined]
+
+
+def _aead(cipher: GCMCipher) -> AESGCM:
+    """The cipher instance's one AESGCM object: its key never changes."""
+    aead: AESGCM | None = cipher.__dict__.get("_sshgate_aead")
+    if aead is None:
+        aead = cipher.__dict__["_sshgate_aead"] = AESGCM(cipher._key)
+    return aead
+
+
+def _gcm_encrypt_and_sign(cipher: GCMCipher, header: bytes, data: bytes) -> tuple[bytes, bytes]:
+    sealed = _aead(cipher).encrypt(cipher._iv, data, header)
+    cipher._update_iv()
+    return header + sealed[:-GCM_TAG_SIZE], sealed[-GCM_TAG_SIZE:]
+
+
+def _gcm_verify_and_decrypt(
+    cipher: GCMCipher, header: bytes, data: bytes, mac: bytes
+) -> bytes | None:
+    try:
+        opened: bytes | None = _aead(cipher).decrypt(cipher._iv, data + mac, header)
+    except InvalidTag:
+        opened = None
+    cipher._update_iv()
+    return opened

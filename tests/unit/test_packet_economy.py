@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,8 +15,17 @@ from dataclasses import dataclass
 
 import asyncssh
 import pytest
+from asyncssh.crypto.cipher import GCMCipher
+from asyncssh.packet import SSHPacketLogger
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from sshgate.ssh_gateway._packet_economy import RECEIVE_PIECE, economize, is_cbc
+from sshgate.ssh_gateway._packet_economy import (
+    PACKET_LOG_LEVEL,
+    RECEIVE_PIECE,
+    economize,
+    install_process_economies,
+    is_cbc,
+)
 
 PAYLOAD = os.urandom(3 * 1024 * 1024 + 12345)
 
@@ -34,6 +44,64 @@ def test_asyncssh_data_received_only_appends_and_parses() -> None:
     assert "self._inpbuf += data" in source and "self._recv_data()" in source
     params = list(inspect.signature(asyncssh.connection.SSHConnection.data_received).parameters)
     assert params == ["self", "data", "datatype"]
+
+
+def test_asyncssh_gcm_cipher_and_packet_log_are_what_the_replacements_replace() -> None:
+    """The replacements keep these methods' effect; they are only correct while asyncssh's
+    own versions still look like this. Read from asyncssh's files, which the replacements
+    (installed once per process) do not change."""
+    cipher = inspect.getsource(asyncssh.crypto.cipher)
+    assert "data = AESGCM(self._key).encrypt(self._iv, data, header)" in cipher
+    assert "AESGCM(self._key).decrypt(self._iv, data + mac, header)" in cipher
+    assert cipher.count("self._update_iv()") == 2
+    assert "return header + data[:-_GCM_MAC_SIZE], data[-_GCM_MAC_SIZE:]" in cipher
+    packet = inspect.getsource(asyncssh.packet)
+    assert "def _log_packet(self, msg: str, pkttype: int, pktid: Optional[int]," in packet
+    assert "self.logger.packet(pktid, packet," in packet
+    log = inspect.getsource(asyncssh.logging.SSHLogger.packet)
+    assert f"if self._debug_level >= {PACKET_LOG_LEVEL}:" in log
+
+
+def test_the_gcm_replacement_seals_and_opens_like_aes_gcm_with_a_counting_iv() -> None:
+    install_process_economies()
+    key, iv = os.urandom(16), bytes(4) + (2**64 - 2).to_bytes(8, "big")  # about to wrap
+    sender = GCMCipher("aes128-gcm", key, iv)
+    receiver = GCMCipher("aes128-gcm", key, iv)
+    header = (1234).to_bytes(4, "big")
+    for counter in (2**64 - 2, 2**64 - 1, 0, 1):
+        data = os.urandom(1234)
+        sealed, tag = sender.encrypt_and_sign(header, data)
+        nonce = bytes(4) + counter.to_bytes(8, "big")
+        assert sealed + tag == header + AESGCM(key).encrypt(nonce, data, header)
+        assert receiver.verify_and_decrypt(header, sealed[4:], tag) == data
+    sealed, tag = sender.encrypt_and_sign(header, b"x" * 64)
+    forged = bytes([tag[0] ^ 1]) + tag[1:]
+    assert receiver.verify_and_decrypt(header, sealed[4:], forged) is None
+    # A refused packet still moves the receiver's IV on, as asyncssh's own does.
+    sealed, tag = sender.encrypt_and_sign(header, b"next")
+    assert receiver.verify_and_decrypt(header, sealed[4:], tag) == b"next"
+
+
+def test_packets_are_still_logged_at_asyncssh_debug_level_3(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    install_process_economies()
+
+    class Logged(SSHPacketLogger):
+        logger = asyncssh.logging.logger
+
+    before = asyncssh.logging.SSHLogger._debug_level
+    try:
+        with caplog.at_level(logging.DEBUG, logger="asyncssh"):
+            asyncssh.set_debug_level(1)
+            Logged().log_sent_packet(94, 7, b"quiet")
+            assert not [r for r in caplog.records if "Sent packet" in r.getMessage()]
+            asyncssh.set_debug_level(PACKET_LOG_LEVEL)
+            Logged().log_sent_packet(94, 8, b"loud")
+            logged = [r.getMessage() for r in caplog.records]
+            assert [m for m in logged if "pktid=8" in m and "Sent packet type 94" in m]
+    finally:
+        asyncssh.set_debug_level(before)
 
 
 @pytest.mark.parametrize(
