@@ -12,10 +12,10 @@ _LOGGER = logging.getLogger("sshgate")
 
 
 class _Formatter(logging.Formatter):
-    def __init__(self, fmt: str, process_fields: dict[str, Any]) -> None:
+    def __init__(self, fmt: str, process_fields: dict[str, Any] | None = None) -> None:
         super().__init__()
         self._json = fmt == "json"
-        self._process_fields = process_fields
+        self._process_fields = dict(process_fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = {
@@ -43,7 +43,7 @@ def configure(
     """Log lines to stderr; `process_fields` go on every line of this process (a gateway
     worker's `worker=I`, so processes sharing stderr can be told apart)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter(fmt, dict(process_fields or {})))
+    handler.setFormatter(_Formatter(fmt, process_fields))
     _LOGGER.handlers[:] = [handler]
     _LOGGER.setLevel(level)
     _LOGGER.propagate = False
