@@ -14,7 +14,14 @@ import pytest
 
 from sshgate.demo.sshd import free_port
 from tests.e2e.conftest import Deployment, start_deployment
-from tests.support.deployment import Client, Server, log_count, ssh_with, wait_until
+from tests.support.deployment import (
+    Client,
+    Server,
+    log_count,
+    open_session,
+    ssh_with,
+    wait_until,
+)
 
 DRAINING = b"sshgate: the gateway is restarting; reconnect\n"
 DRAIN_TIMEOUT = 3
@@ -28,19 +35,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     finally:
         d.server.stop()
         d.env.stop()
-
-
-def open_session(client: Client, service: str, command: str) -> subprocess.Popen[bytes]:
-    """An ssh session that has printed `ready` (so it is relayed) and then runs `command`."""
-    process = subprocess.Popen(
-        client.ssh_command(service, f"echo ready; {command}"),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"ready\n"
-    return process
 
 
 def env_seen(client: Client, service: str) -> bytes:

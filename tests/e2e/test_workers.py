@@ -25,7 +25,14 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
-from tests.support.deployment import Client, Server, log_count, raw_connection, wait_until
+from tests.support.deployment import (
+    Client,
+    Server,
+    log_count,
+    open_session,
+    raw_connection,
+    wait_until,
+)
 from tests.support.fleet import Ports, certify, readyz, token_for
 from tests.support.postgres import PostgresCluster
 
@@ -236,19 +243,27 @@ def test_switching_mfa_on_counts_and_closes_sessions_in_both_processes(
         )
         switched = d.admin("org", "mfa-required", "opensrc", "on")
         assert switched["sessions_to_close"] == len(sessions)
-        for session in sessions:
-            session.wait(timeout=CLOSE_DEADLINE)
-            assert session.returncode == 1
-            assert session.stderr is not None
-            err = session.stderr.read()
-            for line in MFA_LINES:
-                assert line in err
+        assert_closed_with_the_mfa_message(sessions)
     finally:
         d.admin("org", "mfa-required", "opensrc", "off")
-        for session in sessions:
-            if session.poll() is None:
-                session.kill()
-                session.wait()
+        end_sessions(sessions)
+
+
+def assert_closed_with_the_mfa_message(sessions: list[subprocess.Popen[bytes]]) -> None:
+    for session in sessions:
+        session.wait(timeout=CLOSE_DEADLINE)
+        assert session.returncode == 1
+        assert session.stderr is not None
+        err = session.stderr.read()
+        for line in MFA_LINES:
+            assert line in err
+
+
+def end_sessions(sessions: list[subprocess.Popen[bytes]]) -> None:
+    for session in sessions:
+        if session.poll() is None:
+            session.kill()
+            session.wait()
 
 
 def open_in_both(
@@ -257,24 +272,11 @@ def open_in_both(
     """Open sessions (into `sessions`) as `user` until both processes relay at least one."""
     while len(sessions) < 16:
         seen = log_count(server, "authenticated", f"user={user}")
-        sessions.append(open_session(client, service))
+        sessions.append(open_session(client, service, "sleep 300"))
         assert wait_until(lambda n=seen: log_count(server, "authenticated", f"user={user}") > n, 30)
         if both_processes_among_latest(server, user, len(sessions)):
             return
     raise AssertionError("every session landed in one process")
-
-
-def open_session(client: Client, service: str) -> subprocess.Popen[bytes]:
-    """A session that is being relayed (it printed `ready`) and stays open."""
-    process = subprocess.Popen(
-        client.ssh_command(service, "echo ready; sleep 300"),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline() == b"ready\n"
-    return process
 
 
 def both_processes_among_latest(server: Server, user: str, count: int) -> bool:
@@ -419,17 +421,8 @@ def test_on_postgresql_every_process_listens_for_policy_changes_and_closes_its_s
         open_in_both(d.server, bob, "bob", d.open_service, sessions)
         switched = d.admin("org", "mfa-required", "opensrc", "on")
         assert switched["sessions_to_close"] == len(sessions)
-        for session in sessions:
-            session.wait(timeout=CLOSE_DEADLINE)
-            assert session.returncode == 1
-            assert session.stderr is not None
-            err = session.stderr.read()
-            for line in MFA_LINES:
-                assert line in err
+        assert_closed_with_the_mfa_message(sessions)
         closed = per_process(d.server, "session_closed", "rule=mfa-required")
         assert closed[0] > 0 and closed[1] > 0
     finally:
-        for session in sessions:
-            if session.poll() is None:
-                session.kill()
-                session.wait()
+        end_sessions(sessions)

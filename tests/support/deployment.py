@@ -173,6 +173,20 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.1) -> bool
 # --- helpers for the forwarding, limits and lifecycle tests ---------------------------------
 
 
+def open_session(client: Client, service: str, command: str) -> subprocess.Popen[bytes]:
+    """An ssh session that has printed `ready` (so it is relayed) and then runs `command`;
+    the caller stops it."""
+    process = subprocess.Popen(
+        client.ssh_command(service, f"echo ready; {command}"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == b"ready\n"
+    return process
+
+
 def ssh_with(
     client: Client,
     user: str,
