@@ -97,6 +97,9 @@ class Runtime:
     _not_ready: str | None = None  # why /readyz said 503 last, for logging changes only
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _drain: bool = True  # whether stopping drains open sessions
+    _signals_handled: bool = False
+    _running: bool = False  # started, and waiting for a signal
+    _reload_pending: bool = False  # a SIGHUP came while starting
 
     async def start(self) -> None:
         if self.role not in ROLES:
@@ -145,8 +148,11 @@ class Runtime:
         host = split_host_port(self.config.gateway.listen)[0]
         env = {
             **os.environ,
-            # Where this process listens, even if the file has changed since it started.
+            # Where this process listens and which store it uses, even if the file has
+            # changed since it started: a worker restarted later must not serve elsewhere or
+            # from another database (both take a restart of `serve` to change).
             "SSHGATE_GATEWAY_LISTEN": listen_address(host, gateway.port),
+            "SSHGATE_STORAGE_URL": self.config.storage.url,
             METRICS_DIR_ENV: folder,
         }
         self.workers = Workers(
@@ -236,14 +242,38 @@ class Runtime:
         if self.store is not None:
             await self.store.close()
 
-    async def run_until_signalled(self) -> None:
+    def handle_signals(self) -> None:
+        """From now on SIGTERM and SIGINT stop (drain) and SIGHUP reloads; idempotent. A
+        signal that arrives while `start()` runs is acted on once it is done, so that a
+        `systemctl reload` or `stop` during a slow start (gateway workers have a minute to
+        report ready) neither kills the process outright nor is lost."""
+        if self._signals_handled:
+            return
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self._stopping.set)
         loop.add_signal_handler(signal.SIGINT, self._stopping.set)
-        loop.add_signal_handler(
-            signal.SIGHUP,
-            lambda: loop.create_task(self.reload()),
-        )
+        loop.add_signal_handler(signal.SIGHUP, self._hangup)
+        self._signals_handled = True
+
+    def _hangup(self) -> None:
+        if self._running:
+            asyncio.get_running_loop().create_task(self.reload())
+        else:
+            self._reload_pending = True
+
+    def release_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            with contextlib.suppress(ValueError):
+                loop.remove_signal_handler(sig)
+        self._signals_handled = False
+
+    async def run_until_signalled(self) -> None:
+        self.handle_signals()
+        self._running = True
+        if self._reload_pending:
+            self._reload_pending = False
+            asyncio.get_running_loop().create_task(self.reload())
         if self.worker is not None:
             watch_parent(self._parent_gone)
             announce_ready()
@@ -252,9 +282,7 @@ class Runtime:
             log("draining")
         await self.stop(drain=self._drain)
         log("stopped")
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            with contextlib.suppress(ValueError):
-                loop.remove_signal_handler(sig)
+        self.release_signals()
 
     def _parent_gone(self) -> None:
         """A worker whose main process is gone stops at once: nothing supervises it now."""
@@ -271,9 +299,11 @@ async def serve(
     worker: WorkerSlot | None = None,
 ) -> None:
     runtime = Runtime(config_path, role, processes, metrics_folder, worker)
+    runtime.handle_signals()
     try:
         await runtime.start()
     except BaseException:
         await runtime.stop(drain=False)
+        runtime.release_signals()
         raise
     await runtime.run_until_signalled()

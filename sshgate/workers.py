@@ -94,8 +94,9 @@ def worker_count(configured: int, cores: int) -> int:
 
 
 def crashes_in_a_row(previous: int, uptime: float) -> int:
-    """How many times in a row a worker has failed, now that it exited after `uptime`
-    seconds; one that ran STABLE_SECONDS counts as failing for the first time."""
+    """How many times in a row a worker has failed, now that it exited `uptime` seconds
+    after it reported ready (0 if it never did); one that served STABLE_SECONDS counts as
+    failing for the first time."""
     return 1 if uptime >= STABLE_SECONDS else previous + 1
 
 
@@ -161,7 +162,8 @@ class Worker:
         self.slot = slot
         self.process: asyncio.subprocess.Process | None = None
         self.running = False
-        self.started_at = 0.0
+        self.ready_at = 0.0  # when the current process reported ready; 0: not (yet)
+        self.reload_pending = False  # a SIGHUP arrived while it was starting
         self._command = command
         self._env = env
 
@@ -171,7 +173,11 @@ class Worker:
 
     async def spawn(self) -> None:
         self.running = False
-        self.started_at = time.monotonic()
+        self.ready_at = 0.0
+        self.reload_pending = False  # it reads the configuration as it is now anyway
+        # uvloop does not close inherited descriptors for a child (close_fds is not
+        # implemented there); sshgate's own descriptors are close-on-exec, so a worker
+        # holds only its own pipes.
         self.process = await asyncio.create_subprocess_exec(
             *self._command,
             stdin=asyncio.subprocess.PIPE,  # the pipe whose EOF says the main process is gone
@@ -194,8 +200,17 @@ class Worker:
             self.send(signal.SIGKILL)
             return False
         self.running = True
+        self.ready_at = time.monotonic()
         log("worker_ready", worker=self.slot.index, pid=self.process.pid)
+        if self.reload_pending:
+            # A SIGHUP came after it had read its configuration: it reloads now.
+            self.reload_pending = False
+            self.send(signal.SIGHUP)
         return True
+
+    def uptime(self) -> float:
+        """Seconds since the current process reported ready (0 if it never did)."""
+        return time.monotonic() - self.ready_at if self.ready_at else 0.0
 
     async def until_exit(self) -> int:
         assert self.process is not None
@@ -255,11 +270,13 @@ class Workers:
         self._supervising = [loop.create_task(self._keep_running(w)) for w in self._workers]
 
     def signal(self, sig: int) -> None:
-        """Forward `sig` to the workers that are running (a starting worker has no handler
-        yet, and reads the configuration as it is anyway)."""
+        """Forward `sig` to the workers that are running. A worker still starting gets a
+        SIGHUP once it reports ready: it may have read its configuration before the change."""
         for worker in self._workers:
             if worker.running:
                 worker.send(sig)
+            elif sig == signal.SIGHUP and worker.alive:
+                worker.reload_pending = True
 
     async def stop(self, drain: bool, grace: float) -> None:
         """Drain (SIGTERM) or stop at once (EOF) every worker; kill those still there after
@@ -289,20 +306,45 @@ class Workers:
         while True:
             status = await worker.until_exit()
             assert worker.process is not None
-            self._exited(worker.process.pid)
-            crashes = crashes_in_a_row(crashes, time.monotonic() - worker.started_at)
-            delay = restart_delay(crashes)
+            pid = worker.process.pid
+            try:
+                self._exited(pid)
+            except OSError as exc:  # its metrics files; supervision goes on regardless
+                log("worker_metrics_cleanup_failed", level=logging.WARNING, error=str(exc))
+            crashes = crashes_in_a_row(crashes, worker.uptime())
             log(
                 "worker_exited",
                 level=logging.WARNING,
                 worker=worker.slot.index,
-                pid=worker.process.pid,
+                pid=pid,
                 status=status,
-                restart_in=delay,
+                restart_in=restart_delay(crashes),
             )
-            await asyncio.sleep(delay)
-            await worker.spawn()
-            await worker.until_ready(START_TIMEOUT)  # if not, its exit is logged above
+            await self._restart(worker, crashes)
+
+    async def _restart(self, worker: Worker, crashes: int) -> None:
+        """Start `worker` again after its backoff; while it cannot even be started (no
+        executable, no file descriptors or processes left), keep trying, backing off."""
+        while True:
+            await asyncio.sleep(restart_delay(crashes))
+            try:
+                await worker.spawn()
+            except Exception as exc:  # whatever it is, try again later
+                crashes += 1
+                log(
+                    "worker_restart_failed",
+                    level=logging.WARNING,
+                    worker=worker.slot.index,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=restart_delay(crashes),
+                )
+                continue
+            try:
+                await worker.until_ready(START_TIMEOUT)  # if not, its exit is logged next
+            except Exception as exc:  # e.g. an overlong line on its stdout
+                log("worker_start_failed", level=logging.WARNING, error=str(exc))
+                worker.send(signal.SIGKILL)
+            return
 
 
 # --- a worker process ---------------------------------------------------------------------

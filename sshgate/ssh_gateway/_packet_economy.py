@@ -60,8 +60,9 @@ def economize(conn: asyncssh.SSHClientConnection | asyncssh.SSHServerConnection)
 
 
 def is_cbc(cipher: object) -> bool:
-    """Whether a negotiated cipher name (asyncssh's `send_cipher`) is a CBC mode one."""
-    return isinstance(cipher, str) and cipher.endswith("-cbc")
+    """Whether a negotiated cipher name (asyncssh's `send_cipher`) is a CBC mode one
+    (`aes128-cbc`, `seed-cbc@ssh.com`, ...)."""
+    return isinstance(cipher, str) and "-cbc" in cipher
 
 
 def _skip_countermeasure_ignores(
@@ -98,6 +99,8 @@ def _receive_in_pieces(
         # asyncssh only appends what it is given to its bytes buffer: a view is copied once.
         view = memoryview(data)
         for start in range(0, len(data), RECEIVE_PIECE):
+            if start and conn._transport is None:
+                return  # a piece ended the connection; asyncssh would drop the rest too
             stock(view[start : start + RECEIVE_PIECE], datatype)  # type: ignore[arg-type]
 
     conn.data_received = data_received  # type: ignore[method-assign]

@@ -109,6 +109,7 @@ def test_packets_are_still_logged_at_asyncssh_debug_level_3(
     [
         ("aes128-cbc", True),
         ("aes256-cbc", True),
+        ("seed-cbc@ssh.com", True),
         ("aes128-gcm@openssh.com", False),
         ("chacha20-poly1305@openssh.com", False),
         ("aes128-ctr", False),
@@ -224,6 +225,7 @@ def test_one_huge_read_is_handed_over_in_pieces() -> None:
 
     conn = Conn()
     economize(conn)  # type: ignore[arg-type]
+    conn._transport = object()  # type: ignore[assignment]  # connected from here on
     conn.data_received(bytes(5 * RECEIVE_PIECE + 7))
     assert seen == [RECEIVE_PIECE] * 5 + [7]
     conn.data_received(b"x" * 10)
@@ -260,3 +262,24 @@ def test_under_uvloop_the_transport_hands_reads_to_the_pieces(
     assert digest == hashlib.sha256(PAYLOAD).hexdigest().encode()
     assert sum(sizes) > len(PAYLOAD)
     assert max(sizes) <= RECEIVE_PIECE
+
+
+def test_pieces_stop_once_a_piece_has_ended_the_connection() -> None:
+    """asyncssh stops parsing a read at the first fatal error; so do the pieces."""
+    seen: list[int] = []
+
+    class Conn:
+        _transport: object = object()
+
+        def data_received(self, data: bytes, datatype: object = None) -> None:
+            seen.append(len(data))
+            self._transport = None  # the first piece was garbage: asyncssh closed
+
+        send_packet = staticmethod(lambda *a, **k: None)
+
+    conn = Conn()
+    conn._transport = None  # no transport to hand the connection to while installing
+    economize(conn)  # type: ignore[arg-type]
+    conn._transport = object()
+    conn.data_received(bytes(4 * RECEIVE_PIECE))
+    assert seen == [RECEIVE_PIECE]

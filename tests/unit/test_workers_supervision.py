@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,6 +104,52 @@ async def test_a_killed_worker_is_logged_and_restarted(caplog: pytest.LogCapture
         assert exited == [old]  # its gauges no longer count
         (line,) = logged(caplog, "worker_exited")
         assert line == {"worker": 1, "pid": old, "status": -signal.SIGKILL, "restart_in": 0.5}
+
+
+async def test_a_sighup_while_a_worker_restarts_reaches_it_once_it_is_ready(
+    tmp_path: Path,
+) -> None:
+    hups = tmp_path / "hups"
+    # Handles SIGHUP at once, says ready a second later: a reload can fall in between.
+    slow_to_start = (
+        "import os, signal, sys, time\n"
+        f"signal.signal(signal.SIGHUP, lambda *_: open({str(hups)!r}, 'a').write('hup\\n'))\n"
+        "time.sleep(1.0)\n"
+        f"os.write(1, {READY_LINE!r})\n"
+        "sys.stdin.buffer.read()\n"
+    )
+    async with supervised(2, program({}, slow_to_start)) as workers:
+        await workers.start(timeout=DEADLINE)
+        (old,) = workers.pids()
+        os.kill(old, signal.SIGKILL)
+        assert await eventually(lambda: workers.pids() not in ([], [old]))
+        assert workers.not_running() == [1]  # started, not ready yet
+        workers.signal(signal.SIGHUP)
+        assert await eventually(lambda: not workers.not_running())
+        assert await eventually(lambda: hups.exists() and hups.read_text() == "hup\n")
+
+
+async def test_a_worker_that_cannot_be_started_again_is_retried(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Supervision survives a failed start (here: the program is gone) and keeps trying."""
+    caplog.set_level(logging.INFO, logger="sshgate")
+    script = tmp_path / "worker"
+    text = f"#!{sys.executable}\n{SERVES}\n"
+    script.write_text(text)
+    script.chmod(0o755)
+    async with supervised(2, lambda slot: [str(script)]) as workers:
+        await workers.start(timeout=DEADLINE)
+        (old,) = workers.pids()
+        script.unlink()
+        os.kill(old, signal.SIGKILL)
+        assert await eventually(lambda: logged(caplog, "worker_restart_failed") != [])
+        assert "FileNotFoundError" in str(logged(caplog, "worker_restart_failed")[0]["error"])
+        script.write_text(text)
+        script.chmod(0o755)
+        assert await eventually(
+            lambda: workers.pids() not in ([], [old]) and not workers.not_running()
+        )
 
 
 async def test_stop_drains_with_sigterm_and_kills_who_ignores_it() -> None:
