@@ -61,6 +61,17 @@ def _paths_table(r: Results) -> list[str]:
                     lambda gd, gb: gd >= 0.9 and gb >= 1.0,
                 )
             )
+    if r.parallel:
+        streams = r.plan.get("parallel_streams")
+        lines.append(
+            _row(
+                f"download MiB/s, {streams} at once (sum), client aes128-gcm",
+                r.parallel,
+                1,
+                "– (gateway.workers)",
+                None,
+            )
+        )
     for operation, pp in r.git.items():
         lines.append(_row(f"git {operation}, s", pp, 2, "≤ 1.1× direct", lambda gd, gb: gd <= 1.1))
     return lines

@@ -24,6 +24,8 @@ class Transfer:
     mib_per_second: float
     watched_cpu: float | None  # cores the watched process used while the bytes moved
     machine_cpu: float  # cores the whole machine kept busy meanwhile (every process)
+    began: float = 0.0  # time.perf_counter() when the timed part began (first byte)
+    ended: float = 0.0  # and when ssh had exited
 
     @property
     def machine_ms_per_mib(self) -> float:
@@ -120,7 +122,7 @@ def upload(
         _check(process, stderr, f"upload through {host}")
         if ready != READY or left > 0:
             raise MeasurementError(f"upload through {host}: {left} bytes not sent")
-    return Transfer(nbytes / CHUNK / elapsed, cpu, busy)
+    return Transfer(nbytes / CHUNK / elapsed, cpu, busy, start, start + elapsed)
 
 
 def download(
@@ -160,4 +162,4 @@ def download(
         _check(process, stderr, f"download through {host}")
         if received != nbytes:
             raise MeasurementError(f"download through {host}: {received} of {nbytes} bytes")
-    return Transfer(nbytes / CHUNK / elapsed, cpu, busy)
+    return Transfer(nbytes / CHUNK / elapsed, cpu, busy, start, start + elapsed)

@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from bench.repo import FULL_SHAPE, QUICK_SHAPE, RepoShape
 
-SECTIONS = ("setup", "bulk", "git", "crowd", "load", "issuance")
+SECTIONS = ("setup", "bulk", "parallel", "git", "crowd", "load", "issuance")
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class Plan:
     load_seconds: float
     issuance_seconds: float
     issuance_concurrency: int
+    parallel_streams: int = 2  # downloads at once in the `parallel` section
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)

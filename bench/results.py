@@ -26,6 +26,7 @@ class Results:
     # by "<direction> <variant>", then path: whole-machine CPU per MiB and its ceiling
     bulk_machine_cost: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     machine_busy: dict[str, float] = field(default_factory=dict)  # cores, by section
+    parallel: PerPath = field(default_factory=dict)  # aggregate MiB/s, by path
     git: dict[str, PerPath] = field(default_factory=dict)
     repo: RepoFacts | None = None
     crowd_baseline_kib: int | None = None
@@ -43,6 +44,8 @@ class Results:
         for choice, directions in self.bulk.items():
             for direction, per_path in directions.items():
                 metrics[f"{direction}_mib_s_{choice}"] = per_path
+        if self.parallel:
+            metrics["parallel_download_mib_s"] = self.parallel
         for operation, per_path in self.git.items():
             metrics[f"git_{operation}_seconds"] = per_path
         out = {
@@ -79,6 +82,7 @@ class Results:
             "bulk_gateway_cost": self.bulk_gateway_cpu,
             "bulk_machine_cost": self.bulk_machine_cost,
             "machine_busy_cores_by_section": self.machine_busy,
+            "parallel_download_mib_per_second": per_path(self.parallel),
             "git_seconds": {op: per_path(pp) for op, pp in self.git.items()},
             "git_repository": self.repo.to_json() if self.repo else None,
             "crowd": {

@@ -61,6 +61,7 @@ def _measure(site: BenchSite, plan: Plan, sections: tuple[str, ...], r: Results)
     steps: dict[str, Callable[[], None]] = {
         "setup": lambda: r.setup.update(suites.connection_setup(site, plan.setup_rounds)),
         "bulk": lambda: _bulk(site, plan, r),
+        "parallel": lambda: _parallel(site, plan, r),
         "git": lambda: r.git.update(suites.git(site, plan.git_rounds)),
         "crowd": lambda: _crowd(site, targets, plan, r),
         "load": lambda: _load(site, targets, plan, r),
@@ -83,6 +84,13 @@ def _bulk(site: BenchSite, plan: Plan, r: Results) -> None:
     measured = suites.bulk(site, plan.bulk_rounds, plan.bulk_bytes, progress)
     r.bulk, r.bulk_gateway_cpu = measured.mib_per_second, measured.gateway_cost
     r.bulk_machine_cost = measured.machine_cost
+
+
+def _parallel(site: BenchSite, plan: Plan, r: Results) -> None:
+    progress(f"parallel: {plan.parallel_streams} downloads at once on each path")
+    r.parallel = suites.parallel_downloads(
+        site, plan.bulk_rounds, plan.bulk_bytes, plan.parallel_streams
+    )
 
 
 def _crowd(site: BenchSite, targets: AsyncTargets, plan: Plan, r: Results) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import statistics
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -82,6 +83,24 @@ def bulk(site: BenchSite, rounds: int, nbytes: int, progress: Progress) -> BulkR
             out.gateway_cost[key] = _relay_cost(transfers["gateway"])
             out.machine_cost[key] = {path: _machine_cost(done) for path, done in transfers.items()}
     return out
+
+
+PARALLEL_VARIANT = "aes128-gcm"  # what `sshgate login`'s snippet asks for
+
+
+def parallel_downloads(site: BenchSite, rounds: int, nbytes: int, streams: int) -> PerPath:
+    """Aggregate MiB/s of `streams` downloads at once on each path: all their bytes over the
+    time from the first one's first byte to the last one's end. What several users'
+    transfers get together, where `gateway.workers` > 1 can spread them over processes."""
+    config = site.ssh_configs[PARALLEL_VARIANT]
+
+    def measure(path: str) -> float:
+        with ThreadPoolExecutor(streams) as pool:
+            done = list(pool.map(lambda _: download(config, path, nbytes), range(streams)))
+        span = max(t.ended for t in done) - min(t.began for t in done)
+        return streams * nbytes / (1 << 20) / span
+
+    return _rounds(rounds, measure)
 
 
 def _transfers(
