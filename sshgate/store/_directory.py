@@ -13,6 +13,7 @@ import uuid
 from sshgate.policy.model import Organization, OrgRole, User
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
+from sshgate.store._roles import MEMBERSHIPS
 from sshgate.store._sql import Database
 from sshgate.store.base import Membership, NotFoundError
 
@@ -158,30 +159,10 @@ class Directory:
             )
 
     async def set_member(self, org: str, user_id: str, role: OrgRole) -> None:
-        role = OrgRole(role)
-        async with self._db.write() as tx:
-            await require(tx, "organization", org)
-            await require(tx, "user", user_id)
-            await tx.rows(
-                "INSERT INTO org_members (org, user_id, role) VALUES (?, ?, ?)"
-                " ON CONFLICT (org, user_id) DO UPDATE SET role = excluded.role",
-                org,
-                user_id,
-                role.value,
-            )
-            await bump_policy_version(tx)
+        await MEMBERSHIPS.assign(self._db, org, user_id, OrgRole(role).value)
 
     async def remove_member(self, org: str, user_id: str) -> None:
-        async with self._db.write() as tx:
-            await require(tx, "organization", org)
-            await require(tx, "user", user_id)
-            if not await tx.rows(
-                "DELETE FROM org_members WHERE org = ? AND user_id = ? RETURNING user_id",
-                org,
-                user_id,
-            ):
-                raise NotFoundError(f"user {user_id!r} is not a member of {org!r}")
-            await bump_policy_version(tx)
+        await MEMBERSHIPS.remove(self._db, org, user_id)
 
     async def list_members(self, org: str) -> list[Membership]:
         found = await self._db.rows(

@@ -134,9 +134,7 @@ class OrgSecurityStore:
 
     async def release_reminder(self, reminder_id: str) -> None:
         """Give up a claim whose mail was not sent: nothing is recorded."""
-        await self._db.rows(
-            "DELETE FROM reminders WHERE id = ? AND state = 'pending'", reminder_id
-        )
+        await self._db.rows("DELETE FROM reminders WHERE id = ? AND state = 'pending'", reminder_id)
 
     # live sessions
 

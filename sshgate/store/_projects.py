@@ -11,6 +11,7 @@ import time
 from sshgate.policy.model import Environment, Organization, OrgRole, Project, ProjectRole
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
+from sshgate.store._roles import GRANTS
 from sshgate.store._sql import Database
 from sshgate.store.base import AccessFacts, ConflictError, NotFoundError
 
@@ -62,30 +63,10 @@ class ProjectCatalog:
         return [rows.project_from_row(r) for r in found]
 
     async def set_grant(self, project_id: str, user_id: str, role: ProjectRole) -> None:
-        role = ProjectRole(role)
-        async with self._db.write() as tx:
-            await require(tx, "project", project_id)
-            await require(tx, "user", user_id)
-            await tx.rows(
-                "INSERT INTO project_grants (project_id, user_id, role) VALUES (?, ?, ?)"
-                " ON CONFLICT (project_id, user_id) DO UPDATE SET role = excluded.role",
-                project_id,
-                user_id,
-                role.value,
-            )
-            await bump_policy_version(tx)
+        await GRANTS.assign(self._db, project_id, user_id, ProjectRole(role).value)
 
     async def remove_grant(self, project_id: str, user_id: str) -> None:
-        async with self._db.write() as tx:
-            await require(tx, "project", project_id)
-            await require(tx, "user", user_id)
-            if not await tx.rows(
-                "DELETE FROM project_grants WHERE project_id = ? AND user_id = ? RETURNING user_id",
-                project_id,
-                user_id,
-            ):
-                raise NotFoundError(f"user {user_id!r} has no grant on project {project_id!r}")
-            await bump_policy_version(tx)
+        await GRANTS.remove(self._db, project_id, user_id)
 
     async def add_environment(self, env: Environment) -> Environment:
         async with self._db.write() as tx:
