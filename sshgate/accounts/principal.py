@@ -1,7 +1,7 @@
 """Who is calling the API: a user, through a login session or an API token, with the `amr`
 that still counts now.
 
-The rule for `mfa` is the gateway's (`sshgate.policy.decision.Identity.has_mfa`): it counts
+The rule for `mfa` is the gateway's (`sshgate.policy.amr`, `effective_amr`): it counts
 only while the account has MFA and was not reset or disabled after the authentication. An
 MFA reset or disable also ends every login session opened before it, even one that an older
 admin tool did not revoke in the store, so certificates stop renewing as the contract says.
@@ -12,22 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sshgate.accounts.bearer import BearerKind
+from sshgate.policy.amr import KEY, MFA, effective_amr
 from sshgate.policy.model import User
 
 __all__ = ["Principal", "effective_amr", "session_ended_by_mfa_change"]
-
-MFA = "mfa"
-
-
-def effective_amr(amr: tuple[str, ...], auth_time: int, user: User) -> tuple[str, ...]:
-    """`amr` without "mfa" when it no longer counts. `auth_time` is whole seconds, as in the
-    certificate's claims, so the API and the gateway agree on the same value."""
-    if MFA not in amr:
-        return amr
-    revoked_at = user.mfa_revoked_at
-    if user.mfa_enabled and (revoked_at is None or auth_time >= revoked_at):
-        return amr
-    return tuple(method for method in amr if method != MFA)
 
 
 def session_ended_by_mfa_change(auth_time: float, user: User) -> bool:
@@ -48,3 +36,8 @@ class Principal:
     @property
     def has_mfa(self) -> bool:
         return MFA in self.amr
+
+    @property
+    def has_key(self) -> bool:
+        """The login used a security key or passkey (phishing-resistant), and it still counts."""
+        return KEY in self.amr and self.has_mfa

@@ -4,12 +4,14 @@ API tokens. MFA enrollment lives in `mfa.py` and is reached as `Accounts.mfa`.
 All I/O goes through the `Store`; the clock is injectable (`now`) so that tests can step
 through TOTP time steps and lock periods without sleeping.
 
-A login opens a session whose `amr` is fixed at that moment: ["pwd"], or ["pwd", "mfa"] when
-a TOTP or recovery code was verified in it. An API token carries the amr and auth_time of
-the login session that created it, so a token made before MFA was enabled stays without
-"mfa" and must be re-created. Tokens are made from login sessions only (a token cannot mint
-tokens), do not expire, and survive a password change (bots keep working; revoke them
-explicitly); they stop working when revoked or when their user is disabled.
+A login opens a session whose `amr` is fixed at that moment: ["pwd"], ["pwd", "otp", "mfa"]
+when a TOTP or recovery code was verified in it, ["pwd", "hwk", "mfa"] when a security key or
+passkey was (RFC 8176 method names; "mfa" stays in both, so every rule that asks for it
+holds). An API token carries the amr and auth_time of the login session that created it, so a
+token made before MFA was enabled stays without "mfa" and must be re-created. Tokens are made
+from login sessions only (a token cannot mint tokens), do not expire, and survive a password
+change (bots keep working; revoke them explicitly); they stop working when revoked or when
+their user is disabled.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from sshgate.accounts.passwords import check_password_policy, hash_password
 from sshgate.accounts.principal import Principal, effective_amr, session_ended_by_mfa_change
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
+from sshgate.policy.amr import PASSWORD_ONLY, WITH_CODE
 from sshgate.policy.model import User
 from sshgate.store.base import ApiToken, LoginSession, Store
 
@@ -45,8 +48,6 @@ DEFAULT_SESSION_TTL = 86400
 # last_used_at of a token is written at most this often.
 TOKEN_TOUCH_INTERVAL = 60.0
 MAX_TOKEN_NAME = 64
-PWD: tuple[str, ...] = ("pwd",)
-PWD_MFA: tuple[str, ...] = ("pwd", "mfa")
 
 
 @dataclass(frozen=True)
@@ -105,12 +106,12 @@ class Accounts:
         user = await self._passwords.verify(username, password, client)
         if user is None:
             raise LoginFailed()
-        amr = PWD
+        amr = PASSWORD_ONLY
         if user.mfa_enabled:
             if not code:
                 raise SecondFactorRequired()
             await self._second_factor.verify(user.id, code)
-            amr = PWD_MFA
+            amr = WITH_CODE
         now = self._now()
         return await self.open_session(user, amr, now, client)
 

@@ -26,6 +26,7 @@ from sshgate.config import load_config
 from sshgate.datadir import initialize
 from sshgate.demo.identity import ClientIdentity
 from sshgate.demo.sshd import EnvironmentServer, free_port
+from sshgate.policy.amr import PASSWORD_ONLY, WITH_CODE
 from sshgate.runtime import Runtime
 from sshgate.store import Store
 
@@ -151,7 +152,7 @@ async def issue_demo_certificates(site: DemoSite, store: Store) -> None:
     config = load_config(site.config)
     ca = CertificateAuthority(KeyDir(config.ca.key_dir), store, CAPolicy())
     host_key = (site.root / "data" / "gateway_host_key.pub").read_text().split()
-    for name, amr in (("alice", ("pwd", "mfa")), ("bob", ("pwd",))):
+    for name, amr in (("alice", WITH_CODE), ("bob", PASSWORD_ONLY)):
         user = await store.get_user_by_name(name)
         assert user is not None
         if "mfa" in amr:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from sshgate.policy.amr import KEY, second_factor_counts
 from sshgate.policy.messages import mfa_required_message, no_access_message
 from sshgate.policy.model import Environment, Organization, OrgRole, Project, ProjectRole, User
 
@@ -77,10 +78,12 @@ class Identity:
     @property
     def has_mfa(self) -> bool:
         """`mfa` counts only while the account still has MFA and it was not reset since."""
-        if "mfa" not in self.amr or not self.user.mfa_enabled:
-            return False
-        revoked_at = self.user.mfa_revoked_at
-        return revoked_at is None or self.auth_time >= revoked_at
+        return second_factor_counts(self.amr, self.auth_time, self.user)
+
+    @property
+    def has_key(self) -> bool:
+        """The login behind the certificate used a security key or passkey, and still counts."""
+        return KEY in self.amr and self.has_mfa
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,7 @@ async def test_setup_and_verify_then_login_needs_a_code(site: Site) -> None:
     assert replayed.status_code == 401 and replayed.json()["error"] == "invalid_code"
     with_code = await site.login("bob", totp=pyotp.TOTP(secret).at(site.clock.next_step()))
     assert with_code.status_code == 200
-    assert with_code.json()["amr"] == ["pwd", "mfa"]
+    assert with_code.json()["amr"] == ["pwd", "otp", "mfa"]
 
 
 async def test_setup_is_refused_while_mfa_is_on(site: Site) -> None:
@@ -60,7 +60,7 @@ async def test_recovery_code_logs_in_once(site: Site) -> None:
     await site.add_user("bob")
     _, codes = await site.enable_mfa(await site.token("bob"))
     first = await site.login("bob", totp=codes[0])
-    assert first.status_code == 200 and first.json()["amr"] == ["pwd", "mfa"]
+    assert first.status_code == 200 and first.json()["amr"] == ["pwd", "otp", "mfa"]
     again = await site.login("bob", totp=codes[0])
     assert again.status_code == 401 and again.json()["error"] == "invalid_code"
 

@@ -50,11 +50,11 @@ async def test_certificate_after_login_with_mfa_has_mfa(site: Site) -> None:
     token = await site.token("bob", totp=pyotp.TOTP(secret).at(site.clock.next_step()))
     response = await issue(site, token, ttl=600)
     assert response.status_code == 200, response.text
-    assert response.json()["amr"] == ["pwd", "mfa"]
+    assert response.json()["amr"] == ["pwd", "otp", "mfa"]
     cert = parse_certificate_line(response.json()["certificate"])
     claims_value = cert.extension_value(CLAIMS_EXTENSION)
     assert claims_value is not None
-    assert json.loads(claims_value)["amr"] == ["pwd", "mfa"]
+    assert json.loads(claims_value)["amr"] == ["pwd", "otp", "mfa"]
     assert cert.extension_value(MFA_EXTENSION) == b""
     assert cert.valid_before - cert.valid_after == 600 + 60
 

@@ -68,11 +68,11 @@ async def test_token_made_before_mfa_keeps_pwd_and_one_made_after_has_mfa(site: 
     secret, _ = await site.enable_mfa(session)
     mfa_session = await site.token("bob", totp=pyotp.TOTP(secret).at(site.clock.next_step()))
     after = await site.client.post("/api/tokens", json={"name": "new"}, headers=auth(mfa_session))
-    assert after.json()["amr"] == ["pwd", "mfa"]
+    assert after.json()["amr"] == ["pwd", "otp", "mfa"]
     old_account = await site.client.get("/api/account", headers=auth(before.json()["token"]))
     assert old_account.json()["amr"] == ["pwd"]
     items = (await site.client.get("/api/tokens", headers=auth(mfa_session))).json()["items"]
-    assert {i["name"]: i["amr"] for i in items} == {"old": ["pwd"], "new": ["pwd", "mfa"]}
+    assert {i["name"]: i["amr"] for i in items} == {"old": ["pwd"], "new": ["pwd", "otp", "mfa"]}
 
 
 async def test_bad_token_names_are_400(site: Site) -> None:

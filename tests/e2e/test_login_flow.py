@@ -145,9 +145,10 @@ def test_new_user_without_mfa_then_with_mfa(
         code_after(setup["secret"], used),
         stdin=PASSWORD + "\n",
     )
-    assert relogin["amr"] == ["pwd", "mfa"]
+    assert relogin["amr"] == ["pwd", "otp", "mfa"]
     info = frank.json("cert", "info")
-    assert info["mfa"] is True and info["amr"] == ["pwd", "mfa"] and info["principals"] == ["frank"]
+    assert info["mfa"] is True and info["amr"] == ["pwd", "otp", "mfa"]
+    assert info["principals"] == ["frank"]
 
     allowed = frank.ssh(d.service, "echo hello")
     assert allowed.returncode == 0, allowed.stderr

@@ -123,7 +123,7 @@ def test_an_owner_enables_mfa_checks_who_has_it_switches_it_on_and_reminds(world
         "login", "-f", "--password-stdin", "--totp", code_after(setup["secret"], used),
         stdin=PASSWORD + "\n",
     )  # fmt: skip
-    assert relogin["amr"] == ["pwd", "mfa"]
+    assert relogin["amr"] == ["pwd", "otp", "mfa"]
 
     # 2. Check who has MFA.
     items = out(olga.sshgate("org", "security", "globex", "--json"))["items"]

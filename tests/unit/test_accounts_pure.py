@@ -234,6 +234,10 @@ def user(enabled: bool, revoked_at: float | None) -> User:
         (("pwd", "mfa"), 100, user(True, 150.0), ("pwd",)),
         (("pwd", "mfa"), 200, user(True, 150.0), ("pwd", "mfa")),
         (("pwd", "mfa"), 150, user(True, 150.5), ("pwd",)),
+        (("pwd", "otp", "mfa"), 100, user(True, None), ("pwd", "otp", "mfa")),
+        (("pwd", "hwk", "mfa"), 100, user(True, None), ("pwd", "hwk", "mfa")),
+        (("pwd", "otp", "mfa"), 100, user(True, 150.0), ("pwd",)),
+        (("pwd", "hwk", "mfa"), 100, user(False, None), ("pwd",)),
     ],
     ids=[
         "mfa-counts",
@@ -242,6 +246,10 @@ def user(enabled: bool, revoked_at: float | None) -> User:
         "mfa-reset-after-login",
         "login-after-reset-and-reenable",
         "same-second-counts-as-before",
+        "authenticator-code-counts",
+        "security-key-counts",
+        "code-reset-since-loses-its-factor-too",
+        "key-of-disabled-mfa-loses-its-factor-too",
     ],
 )
 def test_effective_amr(

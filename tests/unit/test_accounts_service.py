@@ -130,9 +130,9 @@ async def test_mfa_login_needs_a_code_only_after_the_password(
         await accounts.login("alice", PASSWORD, None, CLIENT)
     at = clock.next_step()
     result = await accounts.login("alice", PASSWORD, pyotp.TOTP(secret).at(at), CLIENT)
-    assert result.amr == ("pwd", "mfa")
+    assert result.amr == ("pwd", "otp", "mfa")
     principal = await accounts.session_from_token(result.token)
-    assert principal.amr == ("pwd", "mfa") and principal.has_mfa
+    assert principal.amr == ("pwd", "otp", "mfa") and principal.has_mfa
 
 
 async def test_the_code_that_verified_setup_cannot_log_in(
@@ -191,7 +191,7 @@ async def test_five_wrong_codes_lock_the_second_factor_for_15_minutes(
         await accounts.login("alice", PASSWORD, pyotp.TOTP(secret).at(clock()), CLIENT)
     clock.now = at + 900
     result = await accounts.login("alice", PASSWORD, pyotp.TOTP(secret).at(clock()), CLIENT)
-    assert result.amr == ("pwd", "mfa")
+    assert result.amr == ("pwd", "otp", "mfa")
 
 
 async def test_a_success_resets_the_wrong_code_count(
@@ -212,10 +212,10 @@ async def test_a_recovery_code_works_once_in_any_spelling(
     _, codes = await enable_mfa(accounts, alice, clock)
     assert len(codes) == 10
     result = await accounts.login("alice", PASSWORD, codes[0].upper().replace("-", " "), CLIENT)
-    assert result.amr == ("pwd", "mfa")
+    assert result.amr == ("pwd", "otp", "mfa")
     with pytest.raises(InvalidCode):
         await accounts.login("alice", PASSWORD, codes[0], CLIENT)
-    assert (await accounts.login("alice", PASSWORD, codes[1], CLIENT)).amr == ("pwd", "mfa")
+    assert (await accounts.login("alice", PASSWORD, codes[1], CLIENT)).amr == ("pwd", "otp", "mfa")
 
 
 async def test_new_recovery_codes_replace_the_old_ones(
@@ -345,7 +345,7 @@ async def test_token_created_before_mfa_stays_without_mfa(
         "alice", PASSWORD, pyotp.TOTP(secret).at(clock.next_step()), CLIENT
     )
     again = await accounts.create_token(await accounts.session_from_token(login.token), "ci")
-    assert (await accounts.session_from_token(again.token)).amr == ("pwd", "mfa")
+    assert (await accounts.session_from_token(again.token)).amr == ("pwd", "otp", "mfa")
 
 
 async def test_mfa_reset_ends_sessions_and_takes_mfa_from_tokens(
@@ -356,7 +356,7 @@ async def test_mfa_reset_ends_sessions_and_takes_mfa_from_tokens(
         "alice", PASSWORD, pyotp.TOTP(secret).at(clock.next_step()), CLIENT
     )
     token = await accounts.create_token(await accounts.session_from_token(login.token), "ci")
-    assert (await accounts.session_from_token(token.token)).amr == ("pwd", "mfa")
+    assert (await accounts.session_from_token(token.token)).amr == ("pwd", "otp", "mfa")
     clock.now += 100
     await store.reset_mfa(alice.id, clock())  # what `sshgate admin user mfa-reset` does
     with pytest.raises(InvalidToken):
