@@ -42,7 +42,14 @@ from sshgate.policy.amr import PASSWORD_ONLY, WITH_CODE
 from sshgate.policy.model import User
 from sshgate.store.base import ApiToken, LoginSession, Store
 
-__all__ = ["DEFAULT_SESSION_TTL", "Accounts", "CreatedToken", "LoginResult", "PasswordChanged"]
+__all__ = [
+    "DEFAULT_SESSION_TTL",
+    "Accounts",
+    "CreatedToken",
+    "LoginResult",
+    "PasswordChanged",
+    "end_user_access",
+]
 
 DEFAULT_SESSION_TTL = 86400
 # last_used_at of a token is written at most this often.
@@ -64,8 +71,18 @@ class LoginResult:
 
 @dataclass(frozen=True)
 class PasswordChanged:
+    """What ended with a password change, reset or a user disable."""
+
     sessions_ended: int
     certificates_revoked: int
+
+
+async def end_user_access(store: Store, user_id: str, now: float) -> PasswordChanged:
+    """What a password change, a password reset and a user disable end, in one place: every
+    login session of the user and every certificate they hold."""
+    ended = await store.revoke_user_sessions(user_id, now)
+    revoked = await store.revoke_user_certificates(user_id, now)
+    return PasswordChanged(sessions_ended=ended, certificates_revoked=revoked)
 
 
 @dataclass(frozen=True)
@@ -187,10 +204,7 @@ class Accounts:
         check_password_policy(new)
         password_hash = await asyncio.to_thread(hash_password, new)
         await self._store.set_password_hash(user.id, password_hash)
-        now = self._now()
-        ended = await self._store.revoke_user_sessions(user.id, now)
-        revoked = await self._store.revoke_user_certificates(user.id, now)
-        return PasswordChanged(sessions_ended=ended, certificates_revoked=revoked)
+        return await end_user_access(self._store, user.id, self._now())
 
     # API tokens
 

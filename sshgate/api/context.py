@@ -20,6 +20,7 @@ from sshgate.accounts.service import Accounts
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.ca.authority import CertificateAuthority
 from sshgate.config import Config
+from sshgate.services import Services
 from sshgate.store.base import Store
 
 __all__ = ["ApiContext", "Context", "CurrentPrincipal", "client_address", "current_principal"]
@@ -33,6 +34,11 @@ class ApiContext:
     ca: CertificateAuthority | None  # None in a process without the user CA's keys
     # The routes' clock (reminder times, the one-hour rule); tests replace it.
     now: Callable[[], float] = field(default=time.time)
+
+    @property
+    def services(self) -> Services:
+        """The one service layer, over this context's store, configuration and clock."""
+        return Services(self.config, self.store, self.accounts, self.now)
 
 
 def get_context(request: Request) -> ApiContext:

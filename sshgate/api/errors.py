@@ -23,6 +23,8 @@ from sshgate.accounts.principal import Principal
 from sshgate.ca.errors import CAError, KeyFileError, KeyRejected, TTLRefused
 from sshgate.logs import log
 from sshgate.policy.model import Organization
+from sshgate.services import errors as svc
+from sshgate.services.orgs import missing_amr
 from sshgate.store.base import StoreError
 
 __all__ = [
@@ -65,21 +67,27 @@ class ApiError(Exception):
 
 def org_needs_mfa(principal: Principal, org: Organization) -> bool:
     """True when `org` requires MFA and the caller's bearer does not carry it (now)."""
-    return org.mfa_required and not principal.has_mfa
+    return missing_amr(principal, org) is not None
+
+
+def insufficient_authentication(amr: tuple[str, ...]) -> ApiError:
+    """RFC 9470's step-up answer: the org requires `amr` and the bearer lacks it."""
+    return ApiError(
+        401,
+        "insufficient_user_authentication",
+        MFA_REQUIRED_MESSAGE,
+        headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
+        extra={"amr": list(amr)},
+    )
 
 
 def require_mfa_for_org(principal: Principal, org: Organization) -> None:
     """Guard for the resources of an organization (its projects, members, security
     settings): refuses a bearer without `mfa` when the org requires MFA, with RFC 9470's
     step-up answer. A user's own account endpoints must not call this, so users can comply."""
-    if org_needs_mfa(principal, org):
-        raise ApiError(
-            401,
-            "insufficient_user_authentication",
-            MFA_REQUIRED_MESSAGE,
-            headers={"WWW-Authenticate": 'Bearer error="insufficient_user_authentication"'},
-            extra={"amr": ["mfa"]},
-        )
+    missing = missing_amr(principal, org)
+    if missing is not None:
+        raise insufficient_authentication(missing)
 
 
 def _retry(seconds: int) -> dict[str, str]:
@@ -91,6 +99,12 @@ def from_exception(exc: Exception) -> ApiError | None:
     match exc:
         case ApiError():
             return exc
+        case svc.OrgRequiresMFA():
+            return insufficient_authentication(exc.amr)
+        case svc.Forbidden():
+            return ApiError(403, "forbidden", str(exc), extra={"rule": exc.rule})
+        case svc.NotFound():
+            return ApiError(404, "not_found", str(exc))
         case acc.LoginFailed():
             return ApiError(401, "invalid_credentials", str(exc), BEARER)
         case acc.SecondFactorRequired():
@@ -170,6 +184,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(StarletteHTTPException, http)
-    for kind in (ApiError, acc.AccountsError, PasswordPolicyError, CAError, StoreError):
+    for kind in (
+        ApiError,
+        svc.ServiceError,
+        acc.AccountsError,
+        PasswordPolicyError,
+        CAError,
+        StoreError,
+    ):
         app.add_exception_handler(kind, known)
     app.add_exception_handler(Exception, known)

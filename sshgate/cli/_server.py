@@ -11,6 +11,7 @@ import click
 
 from sshgate.cli._output import Refusal
 from sshgate.config import Config, ConfigError, load_config
+from sshgate.services import ServiceError
 from sshgate.store import Store, StoreError, open_store
 
 T = TypeVar("T")
@@ -54,7 +55,7 @@ def run(config_path: str | None, action: Callable[[Config, Store], Awaitable[T]]
         async with configured_store(config) as store:
             try:
                 return await action(config, store)
-            except StoreError as exc:
+            except (StoreError, ServiceError) as exc:
                 raise Refusal(str(exc)) from None
 
     return asyncio.run(body())

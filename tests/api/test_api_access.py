@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from sshgate.accounts.principal import Principal
 from sshgate.api import MFA_REQUIRED_MESSAGE, ApiError, require_mfa_for_org
-from sshgate.api.access import git_remote
 from sshgate.api.context import CurrentPrincipal
 from sshgate.policy.model import (
     Endpoint,
@@ -19,6 +18,7 @@ from sshgate.policy.model import (
     ProjectRole,
     User,
 )
+from sshgate.services import git_remote
 from tests.api.conftest import Site, auth
 
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA host"

@@ -13,7 +13,6 @@ import pytest
 from sshgate.accounts import hash_password
 from sshgate.api import MFA_REQUIRED_MESSAGE
 from sshgate.api.context import ApiContext
-from sshgate.api.orgs import NO_SUCH_ORG
 from sshgate.api.schemas import iso
 from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, OrgRole
 from sshgate.policy.org_security import (
@@ -22,6 +21,7 @@ from sshgate.policy.org_security import (
     NOT_OWNER_OR_ADMIN,
     SWITCHER_WITHOUT_MFA,
 )
+from sshgate.services.errors import NO_SUCH_ORG
 from sshgate.store import AuditRecord
 from sshgate.store.base import LiveSession
 from tests.api.conftest import PASSWORD, Site, auth

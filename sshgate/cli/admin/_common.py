@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from sshgate.cli._output import Refusal
 from sshgate.policy.model import Organization, Project, User
 from sshgate.policy.naming import parse_host_key_lines
-from sshgate.store import AuditEvent, Store
+from sshgate.services import Operator
+from sshgate.store import Store
 
 
 async def user_named(store: Store, name: str) -> User:
-    user = await store.get_user_by_name(name)
-    if user is None:
-        raise Refusal(f"no user named {name!r}")
-    return user
+    return await Operator(store).user(name)
 
 
 async def org_named(store: Store, name: str) -> Organization:
@@ -45,13 +42,4 @@ def host_keys_from(path: str) -> tuple[str, ...]:
 
 async def audit_admin(store: Store, action: str, subject: str, detail: str | None = None) -> None:
     """Operator actions land in the same audit log as the gateway's decisions."""
-    await store.audit(
-        AuditEvent(
-            time=time.time(),
-            kind=f"admin:{action}",
-            decision="admin",
-            reason=action,
-            service=subject,
-            detail=detail,
-        )
-    )
+    await Operator(store).audit(action, subject, detail)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from sshgate.cli._output import Refusal, emit, json_option
@@ -12,6 +10,7 @@ from sshgate.cli.admin._common import audit_admin, org_named, user_named
 from sshgate.config import Config
 from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, OrgRole
 from sshgate.policy.routes import ORG_NAME
+from sshgate.services import OrgSecurity
 from sshgate.store import ConflictError, Store
 
 KNOWN_ADDONS = (ADVANCED_USER_MANAGEMENT,)
@@ -113,14 +112,8 @@ def mfa_required(name: str, state: str, config_path: str | None, as_json: bool) 
     """Operator override: switch "MFA required" of NAME without the owner's prerequisites."""
 
     async def action(config: Config, store: Store) -> int:
-        before = await org_named(store, name)
-        await store.set_mfa_required(name, state == "on")
-        await audit_admin(
-            store, "org-mfa-required", name, f"{'on' if before.mfa_required else 'off'}->{state}"
-        )
-        if state != "on":
-            return 0
-        return await store.count_sessions_without_mfa(name, time.time())
+        switched = await OrgSecurity(store).operator_switch(name, state == "on")
+        return switched.sessions_to_close
 
     closing = run(config_path, action)
     emit(

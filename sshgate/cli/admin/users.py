@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from sshgate.accounts.passwords import PasswordPolicyError, hash_password
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._server import config_option, run
-from sshgate.cli.admin._common import audit_admin, user_named
+from sshgate.cli.admin._common import audit_admin
 from sshgate.config import Config
 from sshgate.policy.routes import USERNAME
+from sshgate.services import Operator
 from sshgate.store import ConflictError, Store
 
 
@@ -61,21 +60,13 @@ def _state_command(verb: str, describe: str) -> click.Command:
     @json_option
     def command(name: str, config_path: str | None, as_json: bool) -> None:
         async def action(config: Config, store: Store) -> str:
-            target = await user_named(store, name)
-            now = time.time()
-            if verb == "disable":
-                await store.set_user_disabled(target.id, True)
-                await store.revoke_user_sessions(target.id, now)
-                await store.revoke_user_certificates(target.id, now)
-            elif verb == "enable":
-                await store.set_user_disabled(target.id, False)
-            else:
-                # Sessions opened before the reset stop counting (mfa_revoked_at); certificates
-                # already issued count as without mfa at the gateway.
-                await store.reset_mfa(target.id, now)
-                await store.revoke_user_sessions(target.id, now)
-            await audit_admin(store, f"user-{verb}", name)
-            return target.id
+            operator = Operator(store)
+            change = {
+                "disable": operator.disable_user,
+                "enable": operator.enable_user,
+                "mfa-reset": operator.reset_mfa,
+            }[verb]
+            return (await change(name)).id
 
         user_id = run(config_path, action)
         emit(as_json, {"id": user_id, "username": name}, f"{describe} {name}")
@@ -99,13 +90,7 @@ def password_reset(name: str, password_stdin: bool, config_path: str | None, as_
     password_hash = _password_hash()
 
     async def action(config: Config, store: Store) -> str:
-        target = await user_named(store, name)
-        now = time.time()
-        await store.set_password_hash(target.id, password_hash)
-        await store.revoke_user_sessions(target.id, now)
-        await store.revoke_user_certificates(target.id, now)
-        await audit_admin(store, "user-password-reset", name)
-        return target.id
+        return (await Operator(store).reset_password(name, password_hash)).id
 
     user_id = run(config_path, action)
     emit(as_json, {"id": user_id, "username": name}, f"password of {name} reset")
