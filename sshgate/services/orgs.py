@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sshgate.accounts.principal import Principal
+from sshgate.policy.amr import MFA
 from sshgate.policy.model import Organization, OrgRole
 from sshgate.policy.routes import ORG_NAME
 from sshgate.services.errors import OrgNotFound, OrgRequiresMFA
@@ -13,7 +14,7 @@ from sshgate.store.base import Store
 
 __all__ = ["MemberOrg", "member_org", "missing_amr"]
 
-MFA_AMR: tuple[str, ...] = ("mfa",)
+MFA_AMR: tuple[str, ...] = (MFA,)
 
 
 @dataclass(frozen=True)
