@@ -22,7 +22,7 @@ import httpx
 
 from bench.processes import CpuMeter
 from bench.stats import percentile
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.config import load_config
 from sshgate.store import StoreError, open_store

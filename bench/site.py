@@ -28,7 +28,7 @@ from bench.clientconf import (
 from bench.processes import BenchSetupError, GatewayProcess, sshgate_cli, sshgate_json
 from bench.repo import RepoFacts, RepoShape, generate, init_bare
 from bench.userhome import UserHome
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.config import load_config
 from sshgate.demo.identity import ClientIdentity

@@ -7,7 +7,7 @@ import os
 import secrets
 from pathlib import Path
 
-from sshgate.ca.keys import KeyDir, fingerprint, generate_ed25519_key_file
+from sshgate.ca import KeyDir, fingerprint, generate_ed25519_key_file
 from sshgate.store import open_store
 
 CONFIG_TEMPLATE = """\

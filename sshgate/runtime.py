@@ -24,14 +24,13 @@ import asyncssh
 from prometheus_client import CollectorRegistry
 
 from sshgate import metrics
-from sshgate.api.serve import ApiHandle, ApiStartupError, start_api
-from sshgate.ca.keys import KeyDir, fingerprint
+from sshgate.api import ApiHandle, ApiStartupError, start_api
+from sshgate.ca import KeyDir, fingerprint
 from sshgate.config import ROLES, Config, load_config, split_host_port
 from sshgate.health import HealthServer, start_health_server
 from sshgate.logs import log
 from sshgate.private_files import PrivateFileError, read_private_file
-from sshgate.ssh_gateway.gateway import Gateway
-from sshgate.ssh_gateway.upstream import UpstreamSigner
+from sshgate.ssh_gateway import Gateway, UpstreamSigner
 from sshgate.store import Store, StoreError, open_store
 from sshgate.workers import (
     METRICS_DIR_ENV,

@@ -30,7 +30,13 @@ from sshgate.accounts.passwords import (
 )
 from sshgate.accounts.principal import Principal, effective_amr
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.accounts.service import Accounts, CreatedToken, LoginResult, PasswordChanged
+from sshgate.accounts.service import (
+    Accounts,
+    CreatedToken,
+    LoginResult,
+    PasswordChanged,
+    end_user_access,
+)
 from sshgate.accounts.totp import terminal_qr
 
 __all__ = [
@@ -60,6 +66,7 @@ __all__ = [
     "WrongPassword",
     "check_password_policy",
     "effective_amr",
+    "end_user_access",
     "hash_password",
     "terminal_qr",
     "verify_password",

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from sshgate.accounts import throttle
 from sshgate.accounts.errors import Throttled
 from sshgate.accounts.passwords import MAX_PASSWORD_LENGTH, verify_password
-from sshgate.policy.model import User
-from sshgate.store.base import Store, ThrottleScope
+from sshgate.policy import User
+from sshgate.store import Store, ThrottleScope
 
 __all__ = ["PasswordCheck"]
 

@@ -28,8 +28,8 @@ from sshgate.accounts.errors import (
 )
 from sshgate.accounts.second_factor import SecondFactor, open_secret
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.policy.model import User
-from sshgate.store.base import MFAState, Store
+from sshgate.policy import User
+from sshgate.store import MFAState, Store
 
 __all__ = ["MFA", "Enrollment"]
 

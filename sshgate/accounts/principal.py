@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sshgate.accounts.bearer import BearerKind
-from sshgate.policy.amr import KEY, MFA, effective_amr
-from sshgate.policy.model import User
+from sshgate.policy import KEY, MFA, User, effective_amr
 
 __all__ = ["Principal", "effective_amr", "session_ended_by_mfa_change"]
 

@@ -14,7 +14,7 @@ from typing import Literal
 from sshgate.accounts import recovery, totp
 from sshgate.accounts.errors import InvalidCode, SecondFactorLocked
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.store.base import MFAState, Store
+from sshgate.store import MFAState, Store
 
 __all__ = ["LOCK_SECONDS", "MAX_FAILURES", "SecondFactor", "open_secret"]
 

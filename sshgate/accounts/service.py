@@ -38,9 +38,8 @@ from sshgate.accounts.passwords import check_password_policy, hash_password
 from sshgate.accounts.principal import Principal, effective_amr, session_ended_by_mfa_change
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.policy.amr import PASSWORD_ONLY, WITH_CODE
-from sshgate.policy.model import User
-from sshgate.store.base import ApiToken, LoginSession, Store
+from sshgate.policy import PASSWORD_ONLY, WITH_CODE, User
+from sshgate.store import ApiToken, LoginSession, Store
 
 __all__ = [
     "DEFAULT_SESSION_TTL",

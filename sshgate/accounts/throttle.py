@@ -19,7 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sshgate.store.base import ThrottleRecord, ThrottleScope
+from sshgate.store import ThrottleRecord, ThrottleScope
 
 __all__ = [
     "FAILURE_LIMIT",

@@ -52,14 +52,13 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request, Response
 
 from sshgate import __version__
-from sshgate.accounts.secretbox import SecretBox
-from sshgate.accounts.service import Accounts
+from sshgate.accounts import Accounts, SecretBox
 from sshgate.api import access, account, org_reminders, orgs, session, ssh, tokens
 from sshgate.api.context import ApiContext
 from sshgate.api.errors import install_error_handlers
-from sshgate.ca.authority import CertificateAuthority
+from sshgate.authority import CertificateAuthority
 from sshgate.config import Config
-from sshgate.store.base import Store
+from sshgate.store import Store
 
 __all__ = ["create_app"]
 

@@ -15,13 +15,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from sshgate.accounts.principal import Principal
-from sshgate.accounts.service import Accounts
+from sshgate.accounts import Accounts, Principal
 from sshgate.api.errors import BEARER, ApiError
-from sshgate.ca.authority import CertificateAuthority
+from sshgate.authority import CertificateAuthority
 from sshgate.config import Config
 from sshgate.services import Services
-from sshgate.store.base import Store
+from sshgate.store import Store
 
 __all__ = ["ApiContext", "Context", "CurrentPrincipal", "client_address", "current_principal"]
 

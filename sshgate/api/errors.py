@@ -17,15 +17,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sshgate.accounts import errors as acc
-from sshgate.accounts.passwords import PasswordPolicyError
-from sshgate.accounts.principal import Principal
-from sshgate.ca.errors import CAError, KeyFileError, KeyRejected, TTLRefused
+from sshgate import accounts as acc
+from sshgate.accounts import PasswordPolicyError, Principal
+from sshgate.ca import CAError, KeyFileError, KeyRejected, TTLRefused
 from sshgate.logs import log
-from sshgate.policy.model import Organization
+from sshgate.policy import Organization
 from sshgate.services import errors as svc
-from sshgate.services.orgs import missing_amr
-from sshgate.store.base import StoreError
+from sshgate.services import missing_amr
+from sshgate.store import StoreError
 
 __all__ = [
     "MFA_REQUIRED_MESSAGE",

@@ -17,15 +17,12 @@ from dataclasses import dataclass
 
 import uvicorn
 
-from sshgate.accounts.errors import SecretsKeyError
-from sshgate.accounts.secretbox import SecretBox
-from sshgate.accounts.service import Accounts
+from sshgate.accounts import Accounts, SecretBox, SecretsKeyError
 from sshgate.api.app import create_app
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
-from sshgate.ca.issuer import Permissions
-from sshgate.ca.keys import KeyDir
+from sshgate.authority import CAPolicy, CertificateAuthority
+from sshgate.ca import KeyDir, Permissions
 from sshgate.config import Config, split_host_port
-from sshgate.store.base import Store
+from sshgate.store import Store
 
 __all__ = ["ApiHandle", "ApiStartupError", "build_authority", "start_api"]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from sshgate.accounts.errors import AccountsError, InvalidCode
+from sshgate.accounts import AccountsError, InvalidCode
 from sshgate.api.context import Context, CurrentPrincipal, client_address
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.api.schemas import ErrorResponse, LoginRequest, LoginResponse, UserRef, iso

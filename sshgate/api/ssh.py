@@ -18,10 +18,10 @@ from sshgate.api.schemas import (
     GatewayInfo,
     iso,
 )
+from sshgate.ca import read_key_lines, trusted_fingerprints
 from sshgate.config import Config
 from sshgate.logs import log
-from sshgate.ssh_gateway.trust import read_key_lines, trusted_fingerprints
-from sshgate.store.base import GatewayHostKey
+from sshgate.store import GatewayHostKey
 
 router = APIRouter(prefix="/api/ssh", tags=["ssh"])
 

@@ -1,8 +1,11 @@
-"""sshgate's certificate authority: keys, claims, issuing and parsing user certificates.
+"""The certificate codec and signer: keys, claims, issuing and parsing user certificates,
+and which CA keys are trusted.
 
-Pure and local: no store, no network. The gateway uses only the parsing half
-(:func:`parse_certificate`, :class:`PresentedCertificate`, :func:`decode_claims`) and the
-``.pub`` files of :class:`KeyDir`; signing needs the private keys that only the CA holds.
+Local: no store, no network (the CA as a service, which records what it signs in the
+store, is `sshgate.authority`). The gateway uses only the parsing half
+(:func:`parse_certificate`, :class:`PresentedCertificate`, :func:`decode_claims`), the
+trust rule (:func:`trusted_fingerprints`) and the ``.pub`` files of :class:`KeyDir`;
+signing needs the private keys that only the CA holds.
 """
 
 from sshgate.ca.certificate import (
@@ -43,6 +46,7 @@ from sshgate.ca.keys import (
     load_private_key,
     public_key_line,
 )
+from sshgate.ca.trust import SigningKeyPeriod, read_key_lines, trusted_fingerprints
 
 __all__ = [
     "CERTIFICATE_KEY_TYPES",
@@ -61,6 +65,7 @@ __all__ = [
     "Permissions",
     "PresentedCertificate",
     "PublicKey",
+    "SigningKeyPeriod",
     "TTLRefused",
     "check_user_public_key",
     "decode_claims",
@@ -72,5 +77,7 @@ __all__ = [
     "parse_certificate",
     "parse_certificate_line",
     "public_key_line",
+    "read_key_lines",
     "resolve_ttl",
+    "trusted_fingerprints",
 ]

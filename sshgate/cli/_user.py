@@ -11,8 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from sshgate.cli._output import Refusal
-from sshgate.client.api import STEP_UP, Api, ApiError
-from sshgate.client.home import State, home_dir
+from sshgate.client import STEP_UP, Api, ApiError, State, home_dir
 
 F = TypeVar("F", bound=Callable[..., Any])
 

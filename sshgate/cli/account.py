@@ -10,10 +10,7 @@ import click
 
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._user import api_option, api_url, call, home, is_terminal, logged_in
-from sshgate.client.api import ApiError
-from sshgate.client.home import State
-from sshgate.client.login import LoginRequest, still_valid
-from sshgate.client.login import login as do_login
+from sshgate.client import ApiError, LoginRequest, State, log_in, still_valid
 
 
 @click.command()
@@ -57,7 +54,7 @@ def login(
         return str(click.prompt("Authentication code (TOTP or recovery code)"))
 
     try:
-        result = do_login(
+        result = log_in(
             home(), LoginRequest(url, username, password, totp, token, force), ask_code
         )
     except ApiError as exc:

@@ -24,8 +24,7 @@ def cert() -> None:
 @json_option
 def info(as_json: bool) -> None:
     """Show the current certificate: key ID, serial, principals, validity, amr."""
-    from sshgate.ca.certificate import parse_certificate_line
-    from sshgate.ca.errors import CAError
+    from sshgate.ca import CAError, parse_certificate_line
 
     path = home() / "id_ed25519-cert.pub"
     try:
@@ -64,6 +63,6 @@ def info(as_json: bool) -> None:
 @click.option("--home", "home_path", help="The sshgate folder (default: $SSHGATE_HOME).")
 def ensure(home_path: str | None) -> None:
     """Renew a certificate that expires within 5 minutes (run by OpenSSH before connecting)."""
-    from sshgate.client.ensure import ensure_main
+    from sshgate.client import ensure_main
 
     sys.exit(ensure_main(["--home", home_path] if home_path else []))

@@ -24,8 +24,7 @@ def demo(check: bool, data_dir: Path | None) -> None:
     with an environment and a git repository; prints what to try."""
     import logging
 
-    from sshgate.demo.sshd import SSHDError
-    from sshgate.demo.walkthrough import run_demo
+    from sshgate.demo import SSHDError, run_demo
     from sshgate.logs import configure
 
     # The walkthrough's own lines are the output of --check; the gateway's log is noise there.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sshgate.ca.errors import CAError
+from sshgate.ca import CAError
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.datadir import InitError, initialize
 

@@ -13,7 +13,7 @@ import sys
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if args[:2] == ["cert", "ensure"] and "--help" not in args and "-h" not in args:
-        from sshgate.client.ensure import ensure_main
+        from sshgate.client import ensure_main
 
         sys.exit(ensure_main(args[2:]))
     from sshgate.cli.app import run

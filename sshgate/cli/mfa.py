@@ -26,7 +26,7 @@ def setup(as_json: bool) -> None:
     if as_json:
         emit(True, {"secret": answer["secret"], "otpauth_uri": answer["otpauth_uri"]}, "")
         return
-    from sshgate.accounts.totp import terminal_qr
+    from sshgate.accounts import terminal_qr
 
     click.echo("Scan this QR code with your authenticator app:")
     click.echo(terminal_qr(answer["otpauth_uri"]))

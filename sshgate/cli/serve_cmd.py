@@ -6,7 +6,7 @@ import asyncio
 
 import click
 
-from sshgate.ca.errors import CAError
+from sshgate.ca import CAError
 from sshgate.cli._output import Refusal
 from sshgate.cli._server import config_option, load
 from sshgate.config import ROLES, ConfigError

@@ -1,3 +1,44 @@
 """The user side of sshgate: state under SSHGATE_HOME, the API client, the ssh_config
 snippet, and the fast `cert ensure` path. Imports stay light: `cert ensure` runs before
-every SSH connection."""
+every SSH connection, so every export loads its module (and httpx) on first use."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sshgate import _lazy
+
+if TYPE_CHECKING:
+    from sshgate.client.api import STEP_UP, Api, ApiError
+    from sshgate.client.ensure import ensure_main
+    from sshgate.client.home import State, home_dir
+    from sshgate.client.login import LoginRequest, log_in, still_valid
+
+_LAZY = {
+    "STEP_UP": "api",
+    "Api": "api",
+    "ApiError": "api",
+    "LoginRequest": "login",
+    "State": "home",
+    "ensure_main": "ensure",
+    "home_dir": "home",
+    "log_in": "login",
+    "still_valid": "login",
+}
+
+
+def __getattr__(name: str) -> object:
+    return _lazy.load(__name__, name, _LAZY)
+
+
+__all__ = [
+    "STEP_UP",
+    "Api",
+    "ApiError",
+    "LoginRequest",
+    "State",
+    "ensure_main",
+    "home_dir",
+    "log_in",
+    "still_valid",
+]

@@ -53,7 +53,7 @@ def still_valid(state: State | None, username: str | None, api: str, now: float)
     )
 
 
-def login(
+def log_in(
     home: Path, request: LoginRequest, ask_code: Callable[[], str | None] | None
 ) -> LoginResult:
     ensure_home(home)

@@ -20,13 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
-from sshgate.ca.keys import KeyDir
+from sshgate.authority import CAPolicy, CertificateAuthority
+from sshgate.ca import KeyDir
 from sshgate.config import load_config
 from sshgate.datadir import initialize
 from sshgate.demo.identity import ClientIdentity
 from sshgate.demo.sshd import EnvironmentServer, free_port
-from sshgate.policy.amr import PASSWORD_ONLY, WITH_CODE
+from sshgate.policy import PASSWORD_ONLY, WITH_CODE
 from sshgate.runtime import Runtime
 from sshgate.store import Store
 
@@ -48,7 +48,7 @@ class DemoSite:
 
     def admin(self, *args: str, stdin: str | None = None) -> dict[str, object]:
         """Run one `sshgate admin` command in this process and return its JSON answer."""
-        from sshgate.cli.app import cli
+        from sshgate.cli import cli
 
         out = io.StringIO()
         with contextlib.redirect_stdout(out), _stdin(stdin):

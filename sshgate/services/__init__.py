@@ -20,8 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sshgate.accounts.principal import Principal
-from sshgate.accounts.service import Accounts
+from sshgate.accounts import Accounts, Principal
 from sshgate.config import Config
 from sshgate.services.access import (
     Access,
@@ -43,7 +42,7 @@ from sshgate.services.operator import Operator
 from sshgate.services.org_security import OrgSecurity, SecuritySettings, Switched
 from sshgate.services.orgs import MemberOrg, member_org, missing_amr
 from sshgate.services.reminders import Reminded, Reminders
-from sshgate.store.base import Store
+from sshgate.store import Store
 
 __all__ = [
     "Access",

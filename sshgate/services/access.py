@@ -14,11 +14,10 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from sshgate.accounts.principal import Principal
-from sshgate.policy.decision import Capability, capability
-from sshgate.policy.model import OrgRole, Project
+from sshgate.accounts import Principal
+from sshgate.policy import Capability, OrgRole, Project, capability
 from sshgate.services.orgs import missing_amr
-from sshgate.store.base import AccessFacts, Store
+from sshgate.store import AccessFacts, Store
 
 __all__ = [
     "Access",

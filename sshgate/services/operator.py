@@ -8,10 +8,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sshgate.accounts.service import end_user_access
-from sshgate.policy.model import User
+from sshgate.accounts import end_user_access
+from sshgate.policy import User
 from sshgate.services.errors import NotFound
-from sshgate.store.base import AuditEvent, Store
+from sshgate.store import AuditEvent, Store
 
 __all__ = ["Operator"]
 

@@ -16,11 +16,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sshgate.accounts.principal import Principal
+from sshgate.accounts import Principal
 from sshgate.logs import log
-from sshgate.policy.model import Organization, OrgRole
-from sshgate.policy.org_security import (
+from sshgate.policy import (
     NOT_ALLOWED_TO_VIEW,
+    Organization,
+    OrgRole,
     SwitchRefusal,
     may_switch_mfa_required,
     may_view_security,
@@ -28,7 +29,7 @@ from sshgate.policy.org_security import (
 )
 from sshgate.services.errors import Forbidden, NotFound
 from sshgate.services.orgs import member_org
-from sshgate.store.base import AuditEvent, MemberSecurity, Store
+from sshgate.store import AuditEvent, MemberSecurity, Store
 
 __all__ = ["OrgSecurity", "SecuritySettings", "Switched"]
 

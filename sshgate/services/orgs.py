@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sshgate.accounts.principal import Principal
-from sshgate.policy.amr import MFA
-from sshgate.policy.model import Organization, OrgRole
-from sshgate.policy.routes import ORG_NAME
+from sshgate.accounts import Principal
+from sshgate.policy import MFA, ORG_NAME, Organization, OrgRole
 from sshgate.services.errors import OrgNotFound, OrgRequiresMFA
-from sshgate.store.base import Store
+from sshgate.store import Store
 
 __all__ = ["MemberOrg", "member_org", "missing_amr"]
 

@@ -18,24 +18,26 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from sshgate import mail
-from sshgate.accounts.principal import Principal
+from sshgate.accounts import Principal
 from sshgate.config import MailConfig
 from sshgate.logs import log
-from sshgate.policy.model import Organization, User
-from sshgate.policy.org_security import NOT_ALLOWED_TO_REMIND, may_view_security
-from sshgate.policy.reminders import (
+from sshgate.policy import (
     CLAIM_TTL,
+    NOT_ALLOWED_TO_REMIND,
     REMIND_INTERVAL,
     SKIP_REASONS,
+    Organization,
     Outcome,
     Recipient,
+    User,
+    may_view_security,
     reminder_email,
     select_recipients,
     triage,
 )
 from sshgate.services.errors import Forbidden
 from sshgate.services.orgs import member_org
-from sshgate.store.base import Store, StoreError
+from sshgate.store import Store, StoreError
 
 __all__ = ["Reminded", "Reminders"]
 

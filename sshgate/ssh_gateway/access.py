@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from sshgate.policy.decision import Identity, Target
-from sshgate.policy.routes import GitRoute, ServiceRoute, parse_route
-from sshgate.store.base import Store
+from sshgate.policy import GitRoute, Identity, ServiceRoute, Target, parse_route
+from sshgate.store import Store
 
 
 async def resolve_target(store: Store, requested: str, user_id: str) -> Target:

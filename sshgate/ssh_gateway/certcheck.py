@@ -11,11 +11,9 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from sshgate.ca.certificate import PresentedCertificate
-from sshgate.ca.claims import CLAIMS_EXTENSION, MFA_EXTENSION, Claims
-from sshgate.ca.errors import ClaimsError
-from sshgate.policy.model import User
-from sshgate.store.base import CertificateRecord
+from sshgate.ca import CLAIMS_EXTENSION, MFA_EXTENSION, Claims, ClaimsError, PresentedCertificate
+from sshgate.policy import User
+from sshgate.store import CertificateRecord
 
 KNOWN_CRITICAL_OPTIONS = frozenset({"source-address"})
 PERMIT_PORT_FORWARDING = "permit-port-forwarding"

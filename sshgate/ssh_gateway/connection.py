@@ -15,12 +15,19 @@ import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
 
 from sshgate import metrics
-from sshgate.ca.certificate import PresentedCertificate, parse_certificate
-from sshgate.ca.errors import CertificateFormatError
+from sshgate.ca import CertificateFormatError, PresentedCertificate, parse_certificate
 from sshgate.logs import log
-from sshgate.policy.decision import Decision, GatewaySettings, Identity, RequestKind, Target, decide
-from sshgate.policy.messages import EXPIRED_BANNER, REVOKED_BANNER
-from sshgate.policy.model import Endpoint
+from sshgate.policy import (
+    EXPIRED_BANNER,
+    REVOKED_BANNER,
+    Decision,
+    Endpoint,
+    GatewaySettings,
+    Identity,
+    RequestKind,
+    Target,
+    decide,
+)
 from sshgate.ssh_gateway._agent_adapter import watch_agent_requests
 from sshgate.ssh_gateway._auth_adapter import take_over_public_key_auth
 from sshgate.ssh_gateway._packet_economy import economize
@@ -39,7 +46,7 @@ from sshgate.ssh_gateway.limits import KEEPALIVE_COUNT_MAX, keepalive_interval
 from sshgate.ssh_gateway.proxy_protocol import expect_proxy_header, plain_address
 from sshgate.ssh_gateway.session import STORE_UNAVAILABLE, GatewaySession
 from sshgate.ssh_gateway.upstream import UpstreamIdentity, UpstreamPool
-from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
+from sshgate.store import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.gateway import Gateway

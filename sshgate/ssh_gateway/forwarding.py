@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from sshgate.logs import log
-from sshgate.policy.decision import Decision, RequestKind, Target
+from sshgate.policy import Decision, RequestKind, Target
 from sshgate.ssh_gateway.traffic import Traffic
 from sshgate.ssh_gateway.upstream import UpstreamError
-from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
+from sshgate.store import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.connection import GatewayConnection

@@ -20,21 +20,13 @@ import asyncssh
 from sshgate import metrics
 from sshgate.config import Config, split_host_port
 from sshgate.logs import log
-from sshgate.policy.decision import Decision, RequestKind, Target
-from sshgate.policy.messages import DRAINING
+from sshgate.policy import DRAINING, Decision, RequestKind, Target
 from sshgate.ssh_gateway.connection import GatewayConnection
 from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.policy_changes import PolicyChanges
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import IdleUpstreams, UpstreamSigner
-from sshgate.store.base import (
-    AuditEvent,
-    AuditOutcome,
-    GatewayHostKey,
-    LiveSession,
-    Store,
-    StoreError,
-)
+from sshgate.store import AuditEvent, AuditOutcome, GatewayHostKey, LiveSession, Store, StoreError
 
 POLICY_POLL_SECONDS = 1.0
 HEARTBEAT_ROUNDS = 5  # the session registry's heartbeat, every 5 policy polls

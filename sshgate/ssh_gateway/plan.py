@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sshgate.policy.decision import RequestKind
-from sshgate.policy.routes import (
+from sshgate.policy import (
     GitCommandError,
     GitOperation,
     GitRoute,
+    RequestKind,
     parse_git_command,
     parse_route,
 )

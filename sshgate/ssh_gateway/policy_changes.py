@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from sshgate.logs import log
-from sshgate.store.base import StoreError
+from sshgate.store import StoreError
 
 # Seconds between attempts to start listening while the database cannot be reached (the
 # listener retries by itself once it has started), doubling up to the last.

@@ -16,14 +16,20 @@ from typing import TYPE_CHECKING
 import asyncssh
 
 from sshgate.logs import log
-from sshgate.policy.decision import Capability, Decision, RequestKind, Target, capability
-from sshgate.policy.messages import render
-from sshgate.policy.model import Endpoint
-from sshgate.policy.routes import upstream_git_command
+from sshgate.policy import (
+    Capability,
+    Decision,
+    Endpoint,
+    RequestKind,
+    Target,
+    capability,
+    render,
+    upstream_git_command,
+)
 from sshgate.ssh_gateway.plan import Plan, SessionRequest, greeting, plan_session
 from sshgate.ssh_gateway.relay import Relay, relay_factory
 from sshgate.ssh_gateway.upstream import UpstreamError
-from sshgate.store.base import AuditEvent, AuditOutcome, StoreError
+from sshgate.store import AuditEvent, AuditOutcome, StoreError
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.connection import GatewayConnection

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import asyncssh
 
 from sshgate import metrics
-from sshgate.policy.model import Endpoint
+from sshgate.policy import Endpoint
 from sshgate.ssh_gateway._packet_economy import economize
 
 # The gateway is the client on the upstream hop, so its order decides: AES-GCM first, which

@@ -1,12 +1,18 @@
-"""Everything sshgate persists, behind the `Store` protocol; `open_store` picks the backend."""
+"""Everything sshgate persists, behind the `Store` protocol; `open_store` picks the backend.
+
+The backends and their drivers (aiosqlite, asyncpg) load on first use: importing the
+protocol and its records loads neither.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-from sshgate.store._pglisten import PolicyListener
+from sshgate import _lazy
 from sshgate.store.base import (
     AccessFacts,
+    ApiToken,
     AuditEvent,
     AuditOutcome,
     AuditRecord,
@@ -14,13 +20,28 @@ from sshgate.store.base import (
     CertificateRecord,
     ConflictError,
     GatewayHostKey,
+    LiveSession,
+    LoginSession,
+    MemberSecurity,
     Membership,
+    MFAState,
     NotFoundError,
     Store,
     StoreError,
+    ThrottleRecord,
+    ThrottleScope,
 )
-from sshgate.store.postgres import PostgresStore
-from sshgate.store.sqlite import SQLiteStore
+
+if TYPE_CHECKING:
+    from sshgate.store._pglisten import PolicyListener
+    from sshgate.store.postgres import PostgresStore
+    from sshgate.store.sqlite import SQLiteStore
+
+_LAZY = {"PolicyListener": "_pglisten", "PostgresStore": "postgres", "SQLiteStore": "sqlite"}
+
+
+def __getattr__(name: str) -> object:
+    return _lazy.load(__name__, name, _LAZY)
 
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
@@ -37,7 +58,11 @@ async def open_store(url: str, base_dir: str | None = None) -> Store:
     Raises ValueError for a URL that names no supported store, StoreError when it cannot open.
     """
     if url.startswith(_POSTGRES):
+        from sshgate.store.postgres import PostgresStore
+
         return await PostgresStore.open(url)
+    from sshgate.store.sqlite import SQLiteStore
+
     return await SQLiteStore.open(sqlite_path(url, base_dir))
 
 
@@ -61,6 +86,7 @@ def sqlite_path(url: str, base_dir: str | None = None) -> str:
 
 __all__ = [
     "AccessFacts",
+    "ApiToken",
     "AuditEvent",
     "AuditOutcome",
     "AuditRecord",
@@ -68,6 +94,10 @@ __all__ = [
     "CertificateRecord",
     "ConflictError",
     "GatewayHostKey",
+    "LiveSession",
+    "LoginSession",
+    "MFAState",
+    "MemberSecurity",
     "Membership",
     "NotFoundError",
     "PolicyListener",
@@ -75,6 +105,8 @@ __all__ = [
     "SQLiteStore",
     "Store",
     "StoreError",
+    "ThrottleRecord",
+    "ThrottleScope",
     "open_store",
     "sqlite_path",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sshgate.policy.model import Organization, OrgRole, User
+from sshgate.policy import Organization, OrgRole, User
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
 from sshgate.store._roles import MEMBERSHIPS

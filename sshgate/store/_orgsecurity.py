@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 
-from sshgate.policy.model import OrgRole
+from sshgate.policy import OrgRole
 from sshgate.store._rows import Row, serial_to_db
 from sshgate.store._sql import Database
 from sshgate.store.base import LiveSession, MemberSecurity, NotFoundError

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from sshgate.policy.model import Environment, Organization, OrgRole, Project, ProjectRole
+from sshgate.policy import Environment, Organization, OrgRole, Project, ProjectRole
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
 from sshgate.store._roles import GRANTS

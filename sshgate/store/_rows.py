@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sshgate.policy.model import Endpoint, Environment, Organization, Project, User
+from sshgate.policy import Endpoint, Environment, Organization, Project, User
 from sshgate.store.base import (
     AuditEvent,
     AuditOutcome,

@@ -11,15 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from sshgate.policy.model import (
-    Endpoint,
-    Environment,
-    Organization,
-    OrgRole,
-    Project,
-    ProjectRole,
-    User,
-)
+from sshgate.policy import Endpoint, Environment, Organization, OrgRole, Project, ProjectRole, User
 
 
 @dataclass(frozen=True)

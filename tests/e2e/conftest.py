@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.demo.sshd import EnvironmentServer, free_port
 from sshgate.store import open_store

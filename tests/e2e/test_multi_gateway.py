@@ -27,7 +27,7 @@ import asyncpg
 import httpx
 import pytest
 
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.certificate import parse_certificate
 from sshgate.ca.keys import KeyDir
 from sshgate.ssh_gateway.gateway import STORE_LOST, STORE_OUTAGE_GRACE

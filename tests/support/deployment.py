@@ -16,7 +16,7 @@ import time
 import uuid
 from pathlib import Path
 
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.issuer import Permissions
 from sshgate.ca.keys import KeyDir
 from sshgate.demo.identity import ClientIdentity

@@ -16,7 +16,7 @@ import asyncssh
 import pytest
 
 from sshgate import metrics
-from sshgate.ca.authority import CAPolicy, CertificateAuthority
+from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.config import load_config
 from sshgate.datadir import initialize

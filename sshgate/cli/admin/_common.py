@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from sshgate.cli._output import Refusal
-from sshgate.policy.model import Organization, Project, User
-from sshgate.policy.naming import parse_host_key_lines
+from sshgate.policy import Organization, Project, User, parse_host_key_lines
 from sshgate.services import Operator
 from sshgate.store import Store
 

@@ -6,7 +6,7 @@ import time
 
 import click
 
-from sshgate.ca.keys import KeyDir, fingerprint
+from sshgate.ca import KeyDir, fingerprint
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin, user_named

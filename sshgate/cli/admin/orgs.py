@@ -8,8 +8,7 @@ from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin, org_named, user_named
 from sshgate.config import Config
-from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, OrgRole
-from sshgate.policy.routes import ORG_NAME
+from sshgate.policy import ADVANCED_USER_MANAGEMENT, ORG_NAME, OrgRole
 from sshgate.services import OrgSecurity
 from sshgate.store import ConflictError, Store
 

@@ -14,15 +14,18 @@ from sshgate.cli.admin._common import (
     user_named,
 )
 from sshgate.config import Config
-from sshgate.policy.model import Environment, Project, ProjectRole
-from sshgate.policy.naming import (
+from sshgate.policy import (
+    Environment,
+    Project,
+    ProjectRole,
     SpecError,
+    is_app_name,
+    is_env_name,
     new_machine_name,
     new_project_id,
     parse_git_upstream,
     parse_upstream,
 )
-from sshgate.policy.routes import is_app_name, is_env_name
 from sshgate.store import ConflictError, Store
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from sshgate.accounts.passwords import PasswordPolicyError, hash_password
+from sshgate.accounts import PasswordPolicyError, hash_password
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin
 from sshgate.config import Config
-from sshgate.policy.routes import USERNAME
+from sshgate.policy import USERNAME
 from sshgate.services import Operator
 from sshgate.store import ConflictError, Store
 

@@ -7,17 +7,19 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sshgate.ca.claims import Claims
-from sshgate.ca.issuer import (
+from sshgate.ca import (
+    Claims,
     IssueRequest,
+    KeyDir,
     Permissions,
     check_user_public_key,
+    fingerprint,
     issue_certificate,
+    public_key_line,
     resolve_ttl,
 )
-from sshgate.ca.keys import KeyDir, fingerprint, public_key_line
-from sshgate.policy.model import User
-from sshgate.store.base import CertificateRecord, ConflictError, Store
+from sshgate.policy import User
+from sshgate.store import CertificateRecord, ConflictError, Store
 
 SERIAL_ATTEMPTS = 8
 
