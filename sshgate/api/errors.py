@@ -18,11 +18,11 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sshgate import accounts as acc
+from sshgate import services as svc
 from sshgate.accounts import PasswordPolicyError, Principal
 from sshgate.ca import CAError, KeyFileError, KeyRejected, TTLRefused
 from sshgate.logs import log
 from sshgate.policy import Organization
-from sshgate.services import errors as svc
 from sshgate.services import missing_amr
 from sshgate.store import StoreError
 

@@ -40,7 +40,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         "health": ("config", "logs", "metrics"),
         "workers": ("config", "logs"),
         "ssh_gateway": ("ca", "policy", "store", "config", "logs", "metrics"),
+        "services": ("accounts", "policy", "store", "config", "logs", "mail"),
         "api": (
+            "services",
             "accounts",
             "authority",
             "ca",
@@ -49,7 +51,6 @@ ALLOWED: dict[str, frozenset[str]] = {
             "config",
             "logs",
             "metrics",
-            "mail",
         ),
         "runtime": (
             "api",
@@ -66,6 +67,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         "client": (),
         "cli": (
             "client",
+            "services",
             "accounts",
             "ca",
             "policy",
