@@ -15,7 +15,7 @@ from sshgate.accounts import throttle
 from sshgate.accounts.errors import Throttled
 from sshgate.accounts.passwords import MAX_PASSWORD_LENGTH, verify_password
 from sshgate.policy import User
-from sshgate.store import Store, ThrottleScope
+from sshgate.store import Store
 
 __all__ = ["PasswordCheck"]
 
@@ -26,11 +26,15 @@ class PasswordCheck:
         self._now = now
 
     async def verify(self, username: str, password: str, client: str) -> User | None:
-        """The user, when `password` is theirs and they are not disabled; else None, after
-        counting the failure. Raises Throttled without checking anything when the username
-        or the address has failed too often."""
+        """The user, when `password` is theirs and they are not disabled; else None. Raises
+        Throttled without checking anything when the username or the address has failed too
+        often. The attempt is counted as a failure before the check and cleared by a success,
+        so concurrent attempts cannot all slip in under the limit."""
         keys = throttle.keys(username, client)
-        await self._admit(keys)
+        now = self._now()
+        if not await self._store.take_login_attempt(keys, now, throttle.RULE):
+            records = await self._store.read_login_throttle(keys)
+            raise Throttled(throttle.retry_after(records, now))
         user = await self._store.get_user_by_name(username) if keys[0][0] == "user" else None
         stored = None
         if user is not None and not user.disabled:
@@ -40,18 +44,6 @@ class PasswordCheck:
         # verify_password(None, ...) hashes against a dummy: unknown users cost the same.
         ok = await asyncio.to_thread(verify_password, stored, password)
         if not ok or user is None or stored is None:
-            now = self._now()
-            await self._store.record_login_failure(keys, now, throttle.forget_before(now))
             return None
-        await self._store.clear_login_failures("user", user.username)
+        await self._store.clear_login_failures(keys)
         return user
-
-    async def _admit(self, keys: list[tuple[ThrottleScope, str]]) -> None:
-        now = self._now()
-        verdict = throttle.verdict(await self._store.read_login_throttle(keys), now)
-        if not verdict.allowed:
-            raise Throttled(verdict.retry_after)
-        for scope, subject, seen in verdict.claims:
-            if not await self._store.claim_login_attempt(scope, subject, seen, now):
-                # Another attempt took this minute's slot first.
-                raise Throttled(throttle.INTERVAL)

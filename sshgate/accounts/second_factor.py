@@ -1,9 +1,10 @@
 """Checking a second factor: a TOTP code or a recovery code, for a user with MFA enabled.
 
-The rules, in order: a locked second factor checks nothing; a six-digit code is a TOTP code
-whose matched time step the store accepts at most once; anything else is tried as a
-recovery code, spent at most once; every wrong, replayed or unusable code counts, and the
-5th in a row locks the second factor for 15 minutes; a correct one resets the count.
+The rules, in order: a locked second factor checks nothing; every code takes a slot first,
+counted as a failure, and the 5th in a row locks the second factor for 15 minutes (so a
+burst of concurrent codes checks at most 5); a six-digit code is a TOTP code whose matched
+time step the store accepts at most once; anything else is tried as a recovery code, spent
+at most once; a correct one resets the count.
 """
 
 from __future__ import annotations
@@ -38,24 +39,26 @@ class SecondFactor:
         self._now = now
 
     async def verify(self, user_id: str, code: str) -> Method:
-        """Which kind of code was right; InvalidCode or SecondFactorLocked otherwise."""
+        """Which kind of code was right; InvalidCode or SecondFactorLocked otherwise. The
+        attempt's slot is taken before the code is checked, so concurrent codes cannot all
+        be checked before the lock."""
         now = self._now()
         state = await self._store.get_mfa_state(user_id)
         if state is None or not state.enabled:
             raise InvalidCode()
-        if state.locked_until is not None and now < state.locked_until:
-            raise SecondFactorLocked(state.locked_until - now)
+        attempt = await self._store.take_mfa_attempt(user_id, now, MAX_FAILURES, LOCK_SECONDS)
+        if not attempt.taken:
+            if attempt.locked_until is not None and now < attempt.locked_until:
+                raise SecondFactorLocked(attempt.locked_until - now)
+            raise InvalidCode()
         code = code.strip()[:_MAX_CODE_LENGTH]
         if totp.looks_like_totp(code):
             if await self._totp(state, code, now):
                 return "totp"
         elif await self._recovery(user_id, code, now):
             return "recovery"
-        locked_until = await self._store.record_mfa_failure(
-            user_id, now, MAX_FAILURES, LOCK_SECONDS
-        )
-        if locked_until is not None:
-            raise SecondFactorLocked(locked_until - now)
+        if attempt.locked_until is not None:
+            raise SecondFactorLocked(attempt.locked_until - now)
         raise InvalidCode()
 
     async def _totp(self, state: MFAState, code: str, now: float) -> bool:

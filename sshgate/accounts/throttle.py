@@ -2,12 +2,16 @@
 one client address, only one attempt per minute is checked; the rest get `Throttled`.
 
 There is deliberately no hard lock: a stranger who knows a username could otherwise lock
-its owner out. Pure: the service reads the counters from the store, asks `verdict()`, claims
-the attempt slots it names, and reports the outcome.
+its owner out. The store applies the rule atomically (`Store.take_login_attempt`): an
+attempt first takes a slot, counted as a failure, on every key it touches, and only then is
+the password checked. So a burst of concurrent attempts, on one API process or many sharing
+the store, checks at most `FAILURE_LIMIT` passwords, and then one per minute.
 
-* A correct password resets the username's count. The address count is not reset by a
-  success: whoever guesses from an address could otherwise reset it by logging in to an
-  account of their own between guesses.
+* A correct password resets the counts of the username and of the address: the failures
+  were consecutive up to it. So a success from an office's shared address does not leave
+  it throttled for everyone else behind it. (Someone guessing from an address can reset the
+  address count by logging in to an account of their own; each guessed username keeps its
+  own count, which a success on another account does not touch.)
 * A count is forgotten 15 minutes after its last failure. That never gives a guesser more
   than the throttled rate (10 tries per 15 minutes is less than one per minute), and it
   ends the slow lane for an office behind one NAT address after a burst of typos.
@@ -17,38 +21,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from sshgate.store import ThrottleRecord, ThrottleScope
+from sshgate.store import ThrottleRecord, ThrottleRule, ThrottleScope
 
 __all__ = [
     "FAILURE_LIMIT",
     "FORGET_AFTER",
     "INTERVAL",
-    "Verdict",
-    "forget_before",
+    "RULE",
     "keys",
-    "verdict",
+    "retry_after",
 ]
 
 FAILURE_LIMIT = 10
 INTERVAL = 60.0
 FORGET_AFTER = 900.0
+RULE = ThrottleRule(limit=FAILURE_LIMIT, interval=INTERVAL, forget_after=FORGET_AFTER)
 _USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,38}")
 _MAX_ADDRESS = 64
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """`retry_after` > 0: refuse the attempt. Otherwise the attempt may go ahead once each
-    key in `claims` (scope, subject, last_failure_at as read) is claimed in the store."""
-
-    retry_after: float
-    claims: tuple[tuple[ThrottleScope, str, float], ...] = ()
-
-    @property
-    def allowed(self) -> bool:
-        return self.retry_after <= 0
 
 
 def keys(username: str, client: str) -> list[tuple[ThrottleScope, str]]:
@@ -61,22 +51,11 @@ def keys(username: str, client: str) -> list[tuple[ThrottleScope, str]]:
     return found
 
 
-def forget_before(now: float) -> float:
-    return now - FORGET_AFTER
-
-
-def verdict(records: Sequence[ThrottleRecord], now: float) -> Verdict:
-    """May an attempt go ahead at `now`, given the counters of its keys?"""
-    retry_after = 0.0
-    claims: list[tuple[ThrottleScope, str, float]] = []
+def retry_after(records: Sequence[ThrottleRecord], now: float) -> float:
+    """How long a refused attempt should wait: until the latest throttled key's next slot
+    (at least one second, so that a refusal never says "now")."""
+    wait = 1.0
     for record in records:
-        if record.last_failure_at < forget_before(now) or record.failures < FAILURE_LIMIT:
-            continue
-        wait = record.last_failure_at + INTERVAL - now
-        if wait > 0:
-            retry_after = max(retry_after, wait)
-        else:
-            claims.append((record.scope, record.subject, record.last_failure_at))
-    if retry_after > 0:
-        return Verdict(retry_after)
-    return Verdict(0.0, tuple(claims))
+        if record.failures >= FAILURE_LIMIT and record.last_failure_at >= now - FORGET_AFTER:
+            wait = max(wait, record.last_failure_at + INTERVAL - now)
+    return wait

@@ -18,15 +18,21 @@ from sshgate.store._sql import Database, Transaction
 from sshgate.store.base import (
     ApiToken,
     LoginSession,
+    MFAAttempt,
     MFAState,
     NotFoundError,
     ThrottleRecord,
+    ThrottleRule,
     ThrottleScope,
 )
 
 _SESSION = "id, user_id, token_hash, amr, auth_time, created_at, expires_at, revoked_at, client"
 _TOKEN = "id, user_id, name, token_hash, amr, auth_time, created_at, revoked_at, last_used_at"
 _MFA = "id, mfa_enabled, mfa_secret_enc, mfa_last_step, mfa_failures, mfa_locked_until"
+
+
+class _Refused(Exception):
+    """Rolls back an attempt that one of its keys refused."""
 
 
 def _session_from_row(row: Row) -> LoginSession:
@@ -209,40 +215,46 @@ class AccountStore:
 
     async def accept_totp_step(self, user_id: str, step: int, now: float) -> bool:
         """Spend TOTP time step `step`: true for exactly one caller, and only when it is later
-        than every step accepted before and the second factor is not locked. A success also
-        resets the failure count."""
+        than every step accepted before. A success also resets the failure count and lifts a
+        lock (the attempt's slot was taken, lock checked, by `take_mfa_attempt`)."""
         found = await self._db.rows(
             "UPDATE users SET mfa_last_step = ?, mfa_failures = 0, mfa_locked_until = NULL"
-            " WHERE id = ? AND (mfa_last_step IS NULL OR mfa_last_step < ?)"
-            " AND (mfa_locked_until IS NULL OR mfa_locked_until <= ?) RETURNING id",
+            " WHERE id = ? AND (mfa_last_step IS NULL OR mfa_last_step < ?) RETURNING id",
             step,
             user_id,
             step,
-            now,
         )
         return bool(found)
 
-    async def record_mfa_failure(
+    async def take_mfa_attempt(
         self, user_id: str, now: float, limit: int, lock_seconds: float
-    ) -> float | None:
-        """Count one wrong code. The `limit`-th consecutive one locks the second factor until
-        now + lock_seconds and restarts the count; returns that time when this call locked."""
+    ) -> MFAAttempt:
+        """Take a slot for checking one code of a user with MFA, counted as a failure before
+        the check (a correct code resets the count). The `limit`-th consecutive slot locks the
+        second factor until now + lock_seconds and restarts the count; a locked second
+        factor (or none) gives no slot. One statement, so concurrent codes never share a
+        slot, whichever process checks them."""
         # Both CASEs read the row's values from before the UPDATE (standard SQL).
         found = await self._db.rows(
             "UPDATE users SET"
             " mfa_failures = CASE WHEN mfa_failures + 1 >= ? THEN 0 ELSE mfa_failures + 1 END,"
-            " mfa_locked_until = CASE WHEN mfa_failures + 1 >= ? THEN ? ELSE mfa_locked_until END"
-            " WHERE id = ? RETURNING mfa_failures, mfa_locked_until",
+            " mfa_locked_until = CASE WHEN mfa_failures + 1 >= ? THEN ?"
+            " ELSE CAST(NULL AS DOUBLE PRECISION) END"
+            " WHERE id = ? AND mfa_enabled = 1"
+            " AND (mfa_locked_until IS NULL OR mfa_locked_until <= ?)"
+            " RETURNING mfa_locked_until",
             limit,
             limit,
             now + lock_seconds,
             user_id,
+            now,
         )
-        if not found:
-            raise NotFoundError(f"user {user_id!r} does not exist")
-        row = found[0]
-        locked = row["mfa_failures"] == 0 and row["mfa_locked_until"] is not None
-        return float(row["mfa_locked_until"]) if locked else None
+        if found:
+            locks = found[0]["mfa_locked_until"]
+            return MFAAttempt(taken=True, locked_until=None if locks is None else float(locks))
+        state = await self.get_mfa_state(user_id)
+        locked = None if state is None else state.locked_until
+        return MFAAttempt(taken=False, locked_until=locked)
 
     async def enable_mfa_for_secret(
         self, user_id: str, secret_enc: bytes, code_hashes: Sequence[str], at: float
@@ -338,41 +350,47 @@ class AccountStore:
             for r in found
         ]
 
-    async def claim_login_attempt(
-        self, scope: ThrottleScope, subject: str, seen_last_failure_at: float, now: float
+    async def take_login_attempt(
+        self, keys: Sequence[tuple[ThrottleScope, str]], now: float, rule: ThrottleRule
     ) -> bool:
-        """Take the one attempt a throttled key allows per interval: moves last_failure_at
-        to `now` if it is still what the caller read, so concurrent attempts cannot share
-        the slot. The attempt counts as failed until a success clears the key."""
-        found = await self._db.rows(
-            "UPDATE login_throttle SET last_failure_at = ? WHERE scope = ? AND subject = ?"
-            " AND last_failure_at = ? RETURNING subject",
-            now,
-            scope,
-            subject,
-            seen_last_failure_at,
-        )
-        return bool(found)
+        """Take an attempt slot for every key, or for none: each key's count goes up by one
+        *before* the password is checked (a success clears it afterwards), and the whole
+        attempt is refused when one key has `rule.limit` failures and its last one is less
+        than `rule.interval` old. One transaction, one conditional upsert per key (row locks
+        on PostgreSQL, the write lock on SQLite), so concurrent attempts, in this process or
+        another, never share a slot. Counts whose last failure is older than
+        `rule.forget_after` start again."""
+        forget_before = now - rule.forget_after
+        await self._db.rows("DELETE FROM login_throttle WHERE last_failure_at < ?", forget_before)
+        try:
+            async with self._db.write() as tx:
+                # Always the same order, so that two attempts never wait on each other's rows.
+                for scope, subject in sorted(keys):
+                    if not await tx.rows(
+                        "INSERT INTO login_throttle (scope, subject, failures, last_failure_at)"
+                        " VALUES (?, ?, 1, ?) ON CONFLICT (scope, subject) DO UPDATE SET"
+                        " failures = CASE WHEN login_throttle.last_failure_at < ? THEN 1"
+                        " ELSE login_throttle.failures + 1 END,"
+                        " last_failure_at = excluded.last_failure_at"
+                        " WHERE login_throttle.last_failure_at < ? OR login_throttle.failures < ?"
+                        " OR login_throttle.last_failure_at <= ? RETURNING failures",
+                        scope,
+                        subject,
+                        now,
+                        forget_before,
+                        forget_before,
+                        rule.limit,
+                        now - rule.interval,
+                    ):
+                        raise _Refused()
+        except _Refused:
+            return False
+        return True
 
-    async def record_login_failure(
-        self, keys: Sequence[tuple[ThrottleScope, str]], now: float, forget_before: float
-    ) -> None:
-        """Count one failed password for each key; rows whose last failure is before
-        `forget_before` are forgotten first (the count starts again)."""
+    async def clear_login_failures(self, keys: Sequence[tuple[ThrottleScope, str]]) -> None:
+        """Forget the counts of these keys (a correct password)."""
         async with self._db.write() as tx:
-            await tx.rows("DELETE FROM login_throttle WHERE last_failure_at < ?", forget_before)
-            for scope, subject in keys:
+            for scope, subject in sorted(keys):
                 await tx.rows(
-                    "INSERT INTO login_throttle (scope, subject, failures, last_failure_at)"
-                    " VALUES (?, ?, 1, ?) ON CONFLICT (scope, subject) DO UPDATE SET"
-                    " failures = login_throttle.failures + 1,"
-                    " last_failure_at = excluded.last_failure_at",
-                    scope,
-                    subject,
-                    now,
+                    "DELETE FROM login_throttle WHERE scope = ? AND subject = ?", scope, subject
                 )
-
-    async def clear_login_failures(self, scope: ThrottleScope, subject: str) -> None:
-        await self._db.rows(
-            "DELETE FROM login_throttle WHERE scope = ? AND subject = ?", scope, subject
-        )

@@ -145,6 +145,16 @@ class MFAState:
     locked_until: float | None
 
 
+@dataclass(frozen=True)
+class MFAAttempt:
+    """`taken`: the code may be checked (it counts as a failure until a success resets the
+    count); `locked_until` set means this slot was the last before the lock. Not taken:
+    locked until `locked_until`, or (None) the user has no MFA."""
+
+    taken: bool
+    locked_until: float | None
+
+
 ThrottleScope = Literal["user", "addr"]
 
 
@@ -156,6 +166,17 @@ class ThrottleRecord:
     subject: str
     failures: int
     last_failure_at: float
+
+
+@dataclass(frozen=True)
+class ThrottleRule:
+    """The numbers of the password throttle (sshgate.accounts.throttle states the rule): after
+    `limit` consecutive failures, one attempt per `interval` seconds; a count is forgotten
+    `forget_after` seconds after its last failure."""
+
+    limit: int
+    interval: float
+    forget_after: float
 
 
 @dataclass(frozen=True)
@@ -264,9 +285,9 @@ class Store(Protocol):
     async def touch_api_token(self, token_id: str, at: float, min_interval: float) -> None: ...
     async def get_mfa_state(self, user_id: str) -> MFAState | None: ...
     async def accept_totp_step(self, user_id: str, step: int, now: float) -> bool: ...
-    async def record_mfa_failure(
+    async def take_mfa_attempt(
         self, user_id: str, now: float, limit: int, lock_seconds: float
-    ) -> float | None: ...
+    ) -> MFAAttempt: ...
     async def enable_mfa_for_secret(
         self, user_id: str, secret_enc: bytes, code_hashes: Sequence[str], at: float
     ) -> bool: ...
@@ -279,13 +300,10 @@ class Store(Protocol):
     async def read_login_throttle(
         self, keys: Sequence[tuple[ThrottleScope, str]]
     ) -> list[ThrottleRecord]: ...
-    async def claim_login_attempt(
-        self, scope: ThrottleScope, subject: str, seen_last_failure_at: float, now: float
+    async def take_login_attempt(
+        self, keys: Sequence[tuple[ThrottleScope, str]], now: float, rule: ThrottleRule
     ) -> bool: ...
-    async def record_login_failure(
-        self, keys: Sequence[tuple[ThrottleScope, str]], now: float, forget_before: float
-    ) -> None: ...
-    async def clear_login_failures(self, scope: ThrottleScope, subject: str) -> None: ...
+    async def clear_login_failures(self, keys: Sequence[tuple[ThrottleScope, str]]) -> None: ...
 
     # organization security: reminders and the security listing
     async def list_member_security(self, org: str) -> list[MemberSecurity]: ...
@@ -337,6 +355,7 @@ __all__ = [
     "GatewayHostKey",
     "LiveSession",
     "LoginSession",
+    "MFAAttempt",
     "MFAState",
     "MemberSecurity",
     "Membership",
@@ -344,5 +363,6 @@ __all__ = [
     "Store",
     "StoreError",
     "ThrottleRecord",
+    "ThrottleRule",
     "ThrottleScope",
 ]

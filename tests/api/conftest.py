@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from sshgate.api import build_authority, create_app
 from sshgate.ca.keys import KeyDir, fingerprint
 from sshgate.config import CAConfig, Config, GatewayConfig, SecretsConfig
 from sshgate.policy.model import User
-from sshgate.store import SQLiteStore
+from sshgate.store import SQLiteStore, Store
 
 PASSWORD = "correct horse battery"
 CLIENT_ADDRESS = "192.0.2.10"
@@ -45,7 +46,7 @@ class Clock:
 @dataclass
 class Site:
     config: Config
-    store: SQLiteStore
+    store: Store
     accounts: Accounts
     clock: Clock
     app: FastAPI
@@ -114,13 +115,15 @@ def make_config(tmp_path: Path) -> Config:
     )
 
 
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    config = make_config(tmp_path)
+@asynccontextmanager
+async def open_site(
+    tmp_path: Path, store: Store, config: Config | None = None
+) -> AsyncIterator[Site]:
+    """The API app over `store` (closed at the end), driven through httpx's ASGI transport."""
+    config = config or make_config(tmp_path)
     keydir = KeyDir(config.ca.key_dir)
     keydir.ensure()
     write_key_file(config.secrets.key_file)
-    store = await SQLiteStore.open(str(tmp_path / "sshgate.db"))
     for line in keydir.public_keys():
         await store.record_ca_key(fingerprint(line), line, time.time() - 10)
     clock = Clock()
@@ -132,3 +135,9 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
             yield Site(config, store, accounts, clock, app, client)
         finally:
             await store.close()
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    async with open_site(tmp_path, await SQLiteStore.open(str(tmp_path / "sshgate.db"))) as s:
+        yield s

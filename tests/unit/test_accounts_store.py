@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from sshgate.accounts import throttle
 from sshgate.store import SQLiteStore
-from sshgate.store.base import ApiToken, LoginSession
+from sshgate.store.base import ApiToken, LoginSession, MFAAttempt
 
 T0 = 1_800_000_000.0
 
@@ -47,13 +48,19 @@ async def test_fifth_failure_locks_and_restarts_the_count(
 ) -> None:
     a, b = stores
     uid = await new_user(a)
+    await a.set_mfa_secret(uid, b"secret")
+    await a.enable_mfa(uid, T0)
     for i in range(4):
-        assert await (a, b)[i % 2].record_mfa_failure(uid, T0, 5, 900) is None
-    assert await a.record_mfa_failure(uid, T0, 5, 900) == T0 + 900
+        assert await (a, b)[i % 2].take_mfa_attempt(uid, T0, 5, 900) == MFAAttempt(True, None)
+    assert await a.take_mfa_attempt(uid, T0, 5, 900) == MFAAttempt(True, T0 + 900)
     state = await b.get_mfa_state(uid)
     assert state is not None and state.failures == 0 and state.locked_until == T0 + 900
-    assert not await a.accept_totp_step(uid, 100, T0 + 899)  # locked: nothing accepted
-    assert await a.accept_totp_step(uid, 100, T0 + 900)
+    # locked: no slot, so no code is checked
+    assert await a.take_mfa_attempt(uid, T0 + 899, 5, 900) == MFAAttempt(False, T0 + 900)
+    assert await a.take_mfa_attempt(uid, T0 + 900, 5, 900) == MFAAttempt(True, None)
+    assert await a.accept_totp_step(uid, 100, T0 + 900)  # a correct code resets the count
+    state = await b.get_mfa_state(uid)
+    assert state is not None and state.failures == 0 and state.locked_until is None
 
 
 async def test_disable_mfa_ends_sessions_drops_codes_and_marks_revocation(
@@ -89,24 +96,50 @@ async def test_a_recovery_code_is_spent_once(stores: tuple[SQLiteStore, SQLiteSt
     assert await a.unused_recovery_codes(uid) == ["h2"]
 
 
-async def test_throttle_counts_claims_and_forgets(stores: tuple[SQLiteStore, SQLiteStore]) -> None:
+KEYS = [("addr", "10.0.0.1"), ("user", "alice")]
+
+
+async def attempts(store: SQLiteStore, n: int, now: float) -> list[bool]:
+    return [await store.take_login_attempt(KEYS, now, throttle.RULE) for _ in range(n)]  # type: ignore[arg-type]
+
+
+async def failures(store: SQLiteStore) -> dict[str, int]:
+    return {r.scope: r.failures for r in await store.read_login_throttle(KEYS)}  # type: ignore[arg-type]
+
+
+async def test_ten_attempt_slots_then_one_a_minute(stores: tuple[SQLiteStore, SQLiteStore]) -> None:
     a, b = stores
-    keys = [("user", "alice"), ("addr", "10.0.0.1")]
-    for _ in range(3):
-        await a.record_login_failure(keys, T0, T0 - 900)  # type: ignore[arg-type]
-    found = {(r.scope, r.subject): r for r in await b.read_login_throttle(keys)}  # type: ignore[arg-type]
-    assert found[("user", "alice")].failures == 3
-    claims = await asyncio.gather(
-        a.claim_login_attempt("user", "alice", T0, T0 + 60),
-        b.claim_login_attempt("user", "alice", T0, T0 + 60),
-    )
-    assert sorted(claims) == [False, True]
-    await a.clear_login_failures("user", "alice")
-    assert [r.scope for r in await a.read_login_throttle(keys)] == ["addr"]  # type: ignore[arg-type]
-    # a failure much later forgets the stale address count first
-    await a.record_login_failure([("addr", "10.0.0.1")], T0 + 10_000, T0 + 10_000 - 900)
-    (addr,) = await a.read_login_throttle([("addr", "10.0.0.1")])
-    assert addr.failures == 1
+    assert await attempts(a, 10, T0) == [True] * 10
+    assert await failures(b) == {"addr": 10, "user": 10}
+    assert await attempts(b, 3, T0 + 59) == [False] * 3  # refused attempts are not counted
+    assert await failures(a) == {"addr": 10, "user": 10}
+    taken = await asyncio.gather(
+        *(s.take_login_attempt(KEYS, T0 + 60, throttle.RULE) for s in (a, b) * 3)
+    )  # type: ignore[arg-type]
+    assert sorted(taken) == [False] * 5 + [True]
+
+
+async def test_one_throttled_key_refuses_the_attempt_on_every_key(
+    stores: tuple[SQLiteStore, SQLiteStore],
+) -> None:
+    a, _ = stores
+    for _ in range(10):
+        assert await a.take_login_attempt([("addr", "10.0.0.1")], T0, throttle.RULE)
+    assert not await a.take_login_attempt(KEYS, T0 + 1, throttle.RULE)  # type: ignore[arg-type]
+    assert await failures(a) == {"addr": 10}  # alice's count was not taken
+
+
+async def test_a_success_clears_the_counts_and_a_quiet_period_forgets_them(
+    stores: tuple[SQLiteStore, SQLiteStore],
+) -> None:
+    a, b = stores
+    await attempts(a, 3, T0)
+    await b.clear_login_failures(KEYS)  # type: ignore[arg-type]
+    assert await failures(a) == {}
+    await attempts(a, 10, T0)
+    later = T0 + throttle.FORGET_AFTER + 1
+    assert await attempts(a, 1, later) == [True]
+    assert await failures(a) == {"addr": 1, "user": 1}
 
 
 async def test_tokens_are_listed_touched_and_revoked_per_user(

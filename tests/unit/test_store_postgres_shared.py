@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 
+from sshgate.accounts.throttle import RULE
 from sshgate.policy.model import OrgRole
 from sshgate.store import AuditEvent, ConflictError, PostgresStore, StoreError
 from tests.support.postgres import PostgresCluster
@@ -74,11 +75,13 @@ async def test_wrong_codes_sent_to_two_processes_are_counted_together(
 ) -> None:
     a, b = postgres_stores
     uid = await new_user(a)
-    locks = await asyncio.gather(*(s.record_mfa_failure(uid, T0, 5, 900) for s in (a, b) * 5))
-    # the 5th and the 10th failure lock (the count restarts after a lock), whoever got them
-    assert sorted(lock for lock in locks if lock is not None) == [T0 + 900, T0 + 900]
-    assert locks.count(None) == 8
-    assert not await b.accept_totp_step(uid, 100, T0 + 1)
+    await a.set_mfa_secret(uid, b"secret")
+    await a.enable_mfa(uid, T0)
+    slots = await asyncio.gather(*(s.take_mfa_attempt(uid, T0, 5, 900) for s in (a, b) * 5))
+    # five slots, the 5th of which locks; the other five codes are never checked
+    assert sorted(s.taken for s in slots) == [False] * 5 + [True] * 5
+    assert [s.locked_until for s in slots if s.taken].count(T0 + 900) == 1
+    assert not (await b.take_mfa_attempt(uid, T0 + 1, 5, 900)).taken
 
 
 async def test_failed_passwords_at_two_processes_are_counted_together(
@@ -86,9 +89,11 @@ async def test_failed_passwords_at_two_processes_are_counted_together(
 ) -> None:
     a, b = postgres_stores
     keys = [("user", "alice"), ("addr", "192.0.2.7")]
-    await asyncio.gather(*(s.record_login_failure(keys, T0, T0 - 900) for s in (a, b) * 10))  # type: ignore[arg-type]
+    slots = await asyncio.gather(*(s.take_login_attempt(keys, T0, RULE) for s in (a, b) * 15))  # type: ignore[arg-type]
+    # ten slots in all, whichever process asked: the other twenty attempts check nothing
+    assert slots.count(True) == 10
     found = await b.read_login_throttle(keys)  # type: ignore[arg-type]
-    assert sorted((r.scope, r.failures) for r in found) == [("addr", 20), ("user", 20)]
+    assert sorted((r.scope, r.failures) for r in found) == [("addr", 10), ("user", 10)]
 
 
 async def test_one_reminder_is_claimed_when_two_processes_remind_at_once(
@@ -224,7 +229,7 @@ CALLS: list[tuple[str, Call]] = [
     ("get-user", lambda s, u: s.get_user(u)),
     ("access-facts", lambda s, u: s.access_facts(PID, u)),
     ("accept-totp", lambda s, u: s.accept_totp_step(u, 1, T0)),
-    ("mfa-failure", lambda s, u: s.record_mfa_failure(u, T0, 5, 900)),
+    ("mfa-attempt", lambda s, u: s.take_mfa_attempt(u, T0, 5, 900)),
     ("disable-user", lambda s, u: s.set_user_disabled(u, True)),
     ("record-certificate", lambda s, u: s.record_certificate(certificate(7, u))),
     ("audit", lambda s, u: s.audit(AuditEvent(time=T0, kind="shell", decision="deny", reason="r"))),
