@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sshgate.public_address import PublicAddressError, check_public_host, check_public_port
+
 
 class ConfigError(Exception):
     """The configuration file or an override is missing, malformed or inconsistent."""
@@ -255,11 +257,41 @@ def _validate(config: Config) -> None:
         raise ConfigError("ca.certificate_ttl must be positive and at most ca.max_certificate_ttl")
     if bool(config.api.tls_cert_file) != bool(config.api.tls_key_file):
         raise ConfigError("api.tls_cert_file and api.tls_key_file go together")
+    _validate_public_address(config)
     for cidr in config.gateway.proxy_protocol_trusted:
+        _validate_cidr("gateway.proxy_protocol_trusted", cidr)
+
+
+def _validate_public_address(config: Config) -> None:
+    """What `sshgate login` writes into users' ssh_config must be a plain host and port
+    (sshgate.public_address); without `public_host`, the listen address is what it writes."""
+    where = "gateway.public_host" if config.gateway.public_host else "gateway.listen"
+    try:
+        check_public_host(config.gateway_public_host)
+    except PublicAddressError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    if config.gateway.public_port:
         try:
-            ipaddress.ip_network(cidr, strict=False)
-        except ValueError:
-            raise ConfigError(f"gateway.proxy_protocol_trusted: not a CIDR: {cidr!r}") from None
+            check_public_port(config.gateway.public_port)
+        except PublicAddressError as exc:
+            raise ConfigError(f"gateway.public_port: {exc}") from None
+
+
+def _validate_cidr(where: str, cidr: str) -> None:
+    """A network written with its host bits zero: `10.0.1.5/24` is refused rather than read
+    as the whole of 10.0.1.0/24, which its author may not have meant to trust."""
+    try:
+        network = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        raise ConfigError(f"{where}: not a CIDR: {cidr!r}") from None
+    if "%" in cidr:
+        raise ConfigError(f"{where}: not a CIDR (a zone id): {cidr!r}")
+    try:
+        ipaddress.ip_network(cidr, strict=True)
+    except ValueError:
+        raise ConfigError(
+            f"{where}: {cidr!r} has host bits set; write the network, {str(network)!r}"
+        ) from None
 
 
 def load_config(

@@ -10,7 +10,7 @@ import click
 
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._user import api_option, api_url, call, home, is_terminal, logged_in
-from sshgate.client import ApiError, LoginRequest, State, log_in, still_valid
+from sshgate.client import ApiError, LoginRequest, SSHConfigError, State, log_in, still_valid
 
 
 @click.command()
@@ -57,7 +57,7 @@ def login(
         result = log_in(
             home(), LoginRequest(url, username, password, totp, token, force), ask_code
         )
-    except ApiError as exc:
+    except (ApiError, SSHConfigError) as exc:
         raise Refusal(str(exc)) from None
     state = result.state
     emit(

@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from sshgate.client.ensure import ensure_main
     from sshgate.client.home import State, home_dir
     from sshgate.client.login import LoginRequest, log_in, still_valid
+    from sshgate.client.sshconfig import SSHConfigError
 
 _LAZY = {
     "STEP_UP": "api",
     "Api": "api",
     "ApiError": "api",
     "LoginRequest": "login",
+    "SSHConfigError": "sshconfig",
     "State": "home",
     "ensure_main": "ensure",
     "home_dir": "home",
@@ -36,6 +38,7 @@ __all__ = [
     "Api",
     "ApiError",
     "LoginRequest",
+    "SSHConfigError",
     "State",
     "ensure_main",
     "home_dir",

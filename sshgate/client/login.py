@@ -14,7 +14,13 @@ from sshgate.client.api import Api, ApiError
 from sshgate.client.home import State, ensure_home, parse_time, write_private
 from sshgate.client.keys import generate_key
 from sshgate.client.renew import renew
-from sshgate.client.sshconfig import known_hosts_lines, render_ssh_config
+from sshgate.client.sshconfig import (
+    GatewayPin,
+    check_config_path,
+    gateway_pin,
+    known_hosts_lines,
+    render_ssh_config,
+)
 
 KEEP_IF_VALID_FOR = 120
 
@@ -56,14 +62,23 @@ def still_valid(state: State | None, username: str | None, api: str, now: float)
 def log_in(
     home: Path, request: LoginRequest, ask_code: Callable[[], str | None] | None
 ) -> LoginResult:
+    """Raises ApiError, or SSHConfigError when what would be written to ssh_config is not
+    safe there (`home` itself is checked before the password goes anywhere)."""
+    check_config_path("SSHGATE_HOME", home)
     ensure_home(home)
     previous = State.load(home)
     if not request.force and still_valid(previous, request.username, request.api, time.time()):
         assert previous is not None
         return LoginResult(previous, True, False, include_line(home))
     state = _authenticate(request, ask_code)
+    # The gateway's address is checked before anything is written: a refusal leaves the
+    # previous key, certificate and ssh_config as they were.
+    pin = _gateway_pin(state)
+    config = render_ssh_config(home, pin, sshgate_command())
     renew(home, state, new=generate_key(f"sshgate:{state.username}"))
-    _write_gateway_config(home, state)
+    state.gateway_host, state.gateway_port = pin.host, pin.port
+    write_private(home / "known_hosts", known_hosts_lines(pin).encode())
+    write_private(home / "ssh_config", config.encode())
     state.save(home)
     in_agent = add_to_agent(home, state.valid_before - int(time.time()))
     return LoginResult(state, False, in_agent, include_line(home))
@@ -110,18 +125,13 @@ def _authenticate(request: LoginRequest, ask_code: Callable[[], str | None] | No
     )
 
 
-def _write_gateway_config(home: Path, state: State) -> None:
+def _gateway_pin(state: State) -> GatewayPin:
     with Api(state.api, state.token) as api:
         authority = api.call("GET", "/api/ssh/authority")
-    gateway = authority["gateway"]
-    host, port = str(gateway["host"]), int(gateway["port"])
-    keys = [str(k) for k in gateway.get("host_keys", [])]
-    if not keys:
-        raise ApiError("the API knows no gateway host key yet; is a gateway running?")
-    state.gateway_host, state.gateway_port = host, port
-    write_private(home / "known_hosts", known_hosts_lines(host, port, keys).encode())
-    config = render_ssh_config(home, host, port, sshgate_command())
-    write_private(home / "ssh_config", config.encode())
+    gateway = authority.get("gateway") if isinstance(authority, dict) else None
+    if not isinstance(gateway, dict):
+        raise ApiError("the API's /api/ssh/authority answer has no gateway")
+    return gateway_pin(gateway.get("host"), gateway.get("port"), gateway.get("host_keys"))
 
 
 def include_line(home: Path) -> str:

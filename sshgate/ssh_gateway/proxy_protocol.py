@@ -119,9 +119,12 @@ def _parse_v1(data: bytes) -> ProxyHeader | None:
 
 def _v1_address(field: bytes, version: int) -> str:
     try:
-        address = ipaddress.ip_address(field.decode("ascii"))
+        text = field.decode("ascii")
+        address = ipaddress.ip_address(text)
     except (UnicodeDecodeError, ValueError):
         raise ProxyHeaderError("PROXY v1: not an IP address") from None
+    if "%" in text:  # a zone id: the specification's addresses have none
+        raise ProxyHeaderError("PROXY v1: not an IP address")
     if address.version != version:
         raise ProxyHeaderError("PROXY v1: address does not match the protocol")
     return str(address)
@@ -140,14 +143,19 @@ def _v1_port(field: bytes) -> int:
 
 
 def plain_address(address: str) -> str:
-    """`address` as the audit log and `source-address` checks want it: an IPv4 client seen
-    on a dual-stack socket (`::ffff:192.0.2.1`) is 192.0.2.1."""
+    """`address` as the audit log, the limits and `source-address` checks want it: an IPv4
+    client seen on a dual-stack socket (`::ffff:192.0.2.1`) is 192.0.2.1, and an IPv6 zone
+    id (`fe80::1%eth0`, the interface a link-local peer came in on) is dropped: it is not
+    part of the client's address, and it would make one client several sources."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         return address
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        if ip.scope_id is not None:
+            return str(ipaddress.IPv6Address(ip.packed))
     return str(ip)
 
 

@@ -76,3 +76,89 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
     config: Config = load_config(path, {})
     assert config.ca.key_dir == path.parent / "keys"
     assert config.secrets.key_file == path.parent / "secrets.key"
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "key"),
+    [
+        (
+            "[gateway]\npublic_host = 'gw.example.com\\n  ProxyCommand id'\n",
+            {},
+            "gateway.public_host",
+        ),
+        ("[gateway]\npublic_host = 'gw example.com'\n", {}, "gateway.public_host"),
+        ("[gateway]\npublic_host = 'gw.example.com%h'\n", {}, "gateway.public_host"),
+        ("[gateway]\npublic_host = 'fe80::1%eth0'\n", {}, "gateway.public_host"),
+        ("", {"SSHGATE_GATEWAY_PUBLIC_HOST": "gw.example.com,*"}, "gateway.public_host"),
+        ("[gateway]\nlisten = 'bad host:2222'\n", {}, "gateway.listen"),
+        ("[gateway]\npublic_port = 65536\n", {}, "gateway.public_port"),
+        ("[gateway]\npublic_port = '22\\nProxyCommand id'\n", {}, "gateway.public_port"),
+        (
+            "[gateway]\nproxy_protocol_trusted = ['10.0.1.5/24']\n",
+            {},
+            "gateway.proxy_protocol_trusted",
+        ),
+        (
+            "",
+            {"SSHGATE_GATEWAY_PROXY_PROTOCOL_TRUSTED": "10.0.0.0/8,2001:db8::1/64"},
+            "gateway.proxy_protocol_trusted",
+        ),
+        (
+            "[gateway]\nproxy_protocol_trusted = ['fe80::%eth0/64']\n",
+            {},
+            "gateway.proxy_protocol_trusted",
+        ),
+        (
+            "[gateway]\nproxy_protocol_trusted = ['10.0.0.0/33']\n",
+            {},
+            "gateway.proxy_protocol_trusted",
+        ),
+    ],
+    ids=repr,
+)
+def test_a_gateway_address_openssh_or_the_balancer_check_would_misread_is_refused_naming_its_key(
+    tmp_path: Path, text: str, env: dict[str, str], key: str
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env)
+    assert str(caught.value).startswith(f"{key}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_host_bits_in_a_trusted_cidr_are_refused_with_the_network_to_write_instead(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text("[gateway]\nproxy_protocol_trusted = ['10.0.1.5/24']\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert str(caught.value) == (
+        "gateway.proxy_protocol_trusted: '10.0.1.5/24' has host bits set;"
+        " write the network, '10.0.1.0/24'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "host", "port"),
+    [
+        ("", "127.0.0.1", 2222),
+        ("[gateway]\nlisten = '[::1]:2200'\n", "::1", 2200),
+        ("[gateway]\npublic_host = 'gw.example.com'\npublic_port = 22\n", "gw.example.com", 22),
+        ("[gateway]\npublic_host = '2001:db8::5'\n", "2001:db8::5", 2222),
+        (
+            "[gateway]\nproxy_protocol_trusted = ['10.0.1.0/24', '10.0.0.5', '2001:db8::/32']\n",
+            "127.0.0.1",
+            2222,
+        ),
+    ],
+    ids=repr,
+)
+def test_plain_gateway_addresses_and_networks_are_accepted(
+    tmp_path: Path, text: str, host: str, port: int
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    config = load_config(path, {})
+    assert (config.gateway_public_host, config.gateway_public_port) == (host, port)

@@ -126,6 +126,9 @@ INVALID = [
     pytest.param(b"PROXY TCP4 10.1.2.3\r192.0.2.1 1 22", id="v1-bare-cr"),
     pytest.param(b"PROXY " + b"A" * 101, id="v1-longer-than-107-bytes"),
     pytest.param(b"PROXY\r\n", id="v1-no-space"),
+    pytest.param(b"PROXY TCP6 fe80::1%eth0 2001:db8::2 1 22\r\n", id="v1-zone-id"),
+    pytest.param(b"PROXY TCP6 fe80::1%\x1b[2J 2001:db8::2 1 22\r\n", id="v1-zone-id-control"),
+    pytest.param(b"PROXY TCP6 2001:db8::1 fe80::2%x 1 22\r\n", id="v1-destination-zone-id"),
 ]
 
 
@@ -203,10 +206,22 @@ def test_only_peers_in_the_trusted_networks_may_send_a_header(
 
 @pytest.mark.parametrize(
     ("raw", "plain"),
-    [("::ffff:192.0.2.1", "192.0.2.1"), ("2001:DB8::1", "2001:db8::1"), ("10.1.2.3", "10.1.2.3")],
+    [
+        ("::ffff:192.0.2.1", "192.0.2.1"),
+        ("2001:DB8::1", "2001:db8::1"),
+        ("10.1.2.3", "10.1.2.3"),
+        ("fe80::1%eth0", "fe80::1"),
+        ("fe80::1%\x1b]0;owned\x07", "fe80::1"),
+        ("FE80::1%3", "fe80::1"),
+    ],
 )
-def test_client_addresses_are_written_plainly(raw: str, plain: str) -> None:
+def test_client_addresses_are_written_plainly_without_a_zone_id(raw: str, plain: str) -> None:
     assert plain_address(raw) == plain
+
+
+@given(st.text(min_size=1).filter(lambda t: "%" not in t and "/" not in t))
+def test_no_zone_id_ever_reaches_the_recorded_address(zone: str) -> None:
+    assert plain_address(f"fe80::1%{zone}") == "fe80::1"
 
 
 # --- the shell on a real asyncssh listener ---------------------------------------------------
