@@ -27,7 +27,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     name: frozenset(edges)
     for name, edges in {
         "policy": (),
-        "config": (),
+        "public_address": (),
+        "config": ("public_address",),
         "logs": (),
         "private_files": (),
         "metrics": (),
@@ -64,7 +65,7 @@ ALLOWED: dict[str, frozenset[str]] = {
             "workers",
             "private_files",
         ),
-        "client": (),
+        "client": ("public_address",),
         "cli": (
             "client",
             "services",
