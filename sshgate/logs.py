@@ -6,7 +6,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 _LOGGER = logging.getLogger("sshgate")
 
@@ -38,11 +38,15 @@ def _text(value: Any) -> str:
 
 
 def configure(
-    fmt: str = "text", level: int = logging.INFO, process_fields: dict[str, Any] | None = None
+    fmt: str = "text",
+    level: int = logging.INFO,
+    process_fields: dict[str, Any] | None = None,
+    stream: TextIO | None = None,
 ) -> None:
-    """Log lines to stderr; `process_fields` go on every line of this process (a gateway
-    worker's `worker=I`, so processes sharing stderr can be told apart)."""
-    handler = logging.StreamHandler(sys.stderr)
+    """Log lines to stderr (or `stream`: the demo's log file); `process_fields` go on every
+    line of this process (a gateway worker's `worker=I`, so processes sharing stderr can be
+    told apart)."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(_Formatter(fmt, process_fields))
     _LOGGER.handlers[:] = [handler]
     _LOGGER.setLevel(level)

@@ -17,21 +17,23 @@ from sshgate.cli._output import Refusal
 @click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Keep the demo's data here instead of a throw-away folder.",
+    help="Keep the demo's data here (a new or empty folder) instead of a throw-away one.",
 )
 def demo(check: bool, data_dir: Path | None) -> None:
     """Everything on loopback: an org requiring MFA, users with and without MFA, a project
-    with an environment and a git repository; prints what to try."""
-    import logging
+    with an environment and a git repository; prints what to try (log lines go to a file in
+    the demo's folder)."""
+    from sshgate.demo.loginuser import LoginUserError
+    from sshgate.demo.sshd import SSHDError
+    from sshgate.demo.walkthrough import data_dir_refusal, run_demo
 
-    from sshgate.demo import SSHDError, run_demo
-    from sshgate.logs import configure
-
-    # The walkthrough's own lines are the output of --check; the gateway's log is noise there.
-    configure("text", logging.WARNING if check else logging.INFO)
+    if data_dir is not None:
+        refusal = data_dir_refusal(data_dir)
+        if refusal is not None:
+            raise Refusal(refusal)
     try:
         status = asyncio.run(run_demo(data_dir, check, click.echo))
-    except SSHDError as exc:
+    except (SSHDError, LoginUserError) as exc:
         raise Refusal(str(exc)) from None
     if status:
         raise SystemExit(status)

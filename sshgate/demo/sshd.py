@@ -85,13 +85,16 @@ class EnvironmentServer:
         port: int | None = None,
         extra_config: str = "",
         host: str = "127.0.0.1",
+        login_user: str | None = None,
     ) -> None:
         self.workdir = workdir
         self.trusted_user_ca = trusted_user_ca
         self.host = host
         self.port = port or free_port(host)
         self.extra_config = extra_config
-        self.login_user = getpass.getuser()
+        # The `USER` of the environment's upstream; an sshd that does not run as root can
+        # log in only the user it runs as.
+        self.login_user = login_user or getpass.getuser()
         self.host_key = workdir / "ssh_host_ed25519_key"
         self.log_path = workdir / "sshd.log"
         self.config_path = workdir / "sshd_config"
