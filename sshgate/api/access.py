@@ -20,6 +20,7 @@ async def access(principal: CurrentPrincipal, context: Context) -> AccessRespons
                 name=o.name,
                 role=o.role.value,
                 mfa_required=o.mfa_required,
+                mfa_level=o.mfa_level,
                 mfa_missing=o.mfa_missing,
             )
             for o in found.orgs

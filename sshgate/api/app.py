@@ -25,11 +25,12 @@ Endpoints (request body -> response body):
     GET    /api/tokens                    -> {items: [{id, name, created_at, amr, last_used_at}]}
     DELETE /api/tokens/{id}               -> 204
     GET    /api/me/access
-           -> {orgs: [{name, role, mfa_required, mfa_missing}],
+           -> {orgs: [{name, role, mfa_required, mfa_level, mfa_missing}],
                projects: [{id, title, org, role, git_remote, services}]}
     GET    /api/orgs/{org}/security
-           -> {items: [{username, email, role, mfa, mfa_since, last_reminded}]}
-    PUT    /api/orgs/{org}/mfa-required   {required} -> {org, mfa_required, sessions_to_close}
+           -> {items: [{username, email, role, mfa, factors, mfa_since, last_reminded}]}
+    PUT    /api/orgs/{org}/mfa-required   {required, level} -> {org, mfa_required, mfa_level,
+                                                              sessions_to_close}
     POST   /api/orgs/{org}/reminders      {users: [...]} or {all: true}, force?
            -> {sent, skipped, failed, reasons}
 

@@ -45,6 +45,7 @@ async def security(org: str, principal: CurrentPrincipal, context: Context) -> S
                 email=m.email,
                 role=m.role.value,
                 mfa=m.mfa,
+                factors=list(m.factors),
                 mfa_since=iso(m.mfa_since),
                 last_reminded=iso(m.last_reminded),
             )
@@ -61,15 +62,17 @@ async def mfa_required(
     request: Request,
     context: Context,
 ) -> MFARequiredResponse:
-    """Switch "MFA required". On: an owner or admin, the advanced-user-management add-on,
-    and MFA enabled on the switcher's own account; off: an owner or admin. The answer says
-    how many open sessions (through any gateway) the gateways will close. Audited, refusals
-    too."""
+    """Switch "MFA required", at level any or phishing-resistant. On: an owner or admin, the
+    advanced-user-management add-on, and MFA enabled on the switcher's own account; for
+    phishing-resistant also a switcher's login with a security key or passkey; off: an owner
+    or admin. The answer says how many open sessions (through any gateway) the gateways will
+    close. Audited, refusals too."""
     switched = await context.services.org_security.switch(
-        principal, org, body.required, client_address(request)
+        principal, org, body.required, client_address(request), body.level
     )
     return MFARequiredResponse(
         org=switched.org,
         mfa_required=switched.mfa_required,
+        mfa_level=switched.mfa_level,
         sessions_to_close=switched.sessions_to_close,
     )

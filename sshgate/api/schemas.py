@@ -12,6 +12,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
+from sshgate.policy import MFALevel
+
 __all__ = [
     "AccessResponse",
     "AccountResponse",
@@ -186,6 +188,7 @@ class OrgAccess(BaseModel):
     name: str
     role: str
     mfa_required: bool
+    mfa_level: MFALevel
     mfa_missing: bool = Field(
         description="The org requires MFA and this bearer lacks it: its projects are not listed"
     )
@@ -210,6 +213,10 @@ class MemberSecurityItem(BaseModel):
     email: str
     role: str = Field(description="owner, admin or member")
     mfa: bool = Field(description="The member's account has MFA enabled")
+    factors: list[str] = Field(
+        description='Second factors the member can sign in with: "totp" (authenticator app),'
+        ' "webauthn" (security key or passkey)'
+    )
     mfa_since: str | None
     last_reminded: str | None = Field(description="When the last MFA reminder was sent")
 
@@ -220,11 +227,17 @@ class SecurityResponse(BaseModel):
 
 class MFARequiredRequest(BaseModel):
     required: StrictBool
+    level: MFALevel = Field(
+        MFALevel.ANY,
+        description='Which logins count: "any" second factor, or "phishing-resistant" (a'
+        " security key or passkey)",
+    )
 
 
 class MFARequiredResponse(BaseModel):
     org: str
     mfa_required: bool
+    mfa_level: MFALevel
     sessions_to_close: int = Field(
         description="Open sessions of users without MFA that the gateways will close"
     )

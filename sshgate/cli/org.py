@@ -14,10 +14,11 @@ from urllib.parse import quote
 
 import click
 
+from sshgate.cli._level import factor_words, level_option, level_words, needed_words
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
 
-SECURITY_KEYS = ("username", "email", "role", "mfa", "mfa_since", "last_reminded")
+SECURITY_KEYS = ("username", "email", "role", "mfa", "factors", "mfa_since", "last_reminded")
 
 
 def _call(method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -47,13 +48,14 @@ def security(name: str, as_json: bool) -> None:
             i["email"],
             i["role"],
             "on" if i["mfa"] else "off",
+            factor_words(i["factors"] or []),
             i["mfa_since"] or "-",
             i["last_reminded"] or "-",
         ]
         for i in items
     ]
     without = sum(1 for i in items if not i["mfa"])
-    prose = table(rows, ["USER", "EMAIL", "ROLE", "MFA", "MFA SINCE", "LAST REMINDED"])
+    prose = table(rows, ["USER", "EMAIL", "ROLE", "MFA", "FACTORS", "MFA SINCE", "LAST REMINDED"])
     summary = f"{without} of {len(items)} members without MFA"
     if without:
         summary += f"; remind them: sshgate org remind {name} --all"
@@ -63,21 +65,27 @@ def security(name: str, as_json: bool) -> None:
 @org.command("mfa-required")
 @click.argument("name")
 @click.argument("state", type=click.Choice(["on", "off"]))
+@level_option
 @json_option
-def mfa_required(name: str, state: str, as_json: bool) -> None:
+def mfa_required(name: str, state: str, level: str, as_json: bool) -> None:
     """Switch "MFA required" of NAME on or off. On needs the advanced-user-management
-    add-on and MFA on your own account."""
-    answer = _call("PUT", _org_path(name, "mfa-required"), {"required": state == "on"})
+    add-on and MFA on your own account; --level phishing-resistant (only security keys and
+    passkeys count) also needs your own login to have used one (sshgate login --web)."""
+    body = {"required": state == "on", "level": level}
+    answer = _call("PUT", _org_path(name, "mfa-required"), body)
     closing = int(answer["sessions_to_close"])
-    prose = [f'"MFA required" is {state} for {answer["org"]}']
+    level = str(answer.get("mfa_level", "any"))
+    prose = [f'"MFA required" is {state} for {answer["org"]}' + level_words(state, level)]
     if answer["mfa_required"]:
         sessions = "session" if closing == 1 else "sessions"
-        prose.append(f"{closing} open {sessions} of users without MFA will be closed")
+        without = needed_words(level)
+        prose.append(f"{closing} open {sessions} of users without {without} will be closed")
     emit(
         as_json,
         {
             "org": answer["org"],
             "mfa_required": answer["mfa_required"],
+            "mfa_level": level,
             "sessions_to_close": closing,
         },
         prose,

@@ -10,9 +10,20 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sshgate.policy.amr import KEY, second_factor_counts
-from sshgate.policy.messages import mfa_required_message, no_access_message
-from sshgate.policy.model import Environment, Organization, OrgRole, Project, ProjectRole, User
+from sshgate.policy.amr import KEY, MFA, missing_factor, second_factor_counts
+from sshgate.policy.messages import (
+    key_required_message,
+    mfa_required_message,
+    no_access_message,
+)
+from sshgate.policy.model import (
+    Environment,
+    Organization,
+    OrgRole,
+    Project,
+    ProjectRole,
+    User,
+)
 
 
 class RequestKind(enum.StrEnum):
@@ -139,8 +150,14 @@ def decide(
         return _deny("unknown-service", no_access)
     if capability(target.org_role, target.project_role) < _NEEDED[kind]:
         return _deny("no-access", no_access)
-    if target.org.mfa_required and not identity.has_mfa:
+    missing = missing_factor(target.org, identity.has_mfa, identity.has_key)
+    if missing == MFA:
         return _deny("mfa-required", mfa_required_message(target.requested, user.username, user.id))
+    if missing == KEY:
+        return _deny(
+            "phishing-resistant-mfa-required",
+            key_required_message(target.requested, user.username, user.id),
+        )
     if kind is RequestKind.PORT_FORWARD and not (
         identity.permit_port_forwarding and settings.allow_port_forwarding
     ):

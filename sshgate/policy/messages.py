@@ -13,6 +13,12 @@ MFA_DETAIL_LINES = (
     "Hint: enable MFA (sshgate mfa setup), then refresh your certificate: sshgate login -f",
 )
 
+KEY_DETAIL_LINES = (
+    'Parameters: {"amr":["hwk"]}',
+    "Detail: Additional authentication is required:",
+    "\t - Phishing-resistant multifactor authentication (security key or passkey)",
+)
+
 EXPIRED_BANNER = "sshgate: your SSH certificate expired at {when}; run: sshgate login -f"
 REVOKED_BANNER = "sshgate: your SSH certificate was revoked; run: sshgate login -f"
 DRAINING = "sshgate: the gateway is restarting; reconnect"
@@ -44,6 +50,11 @@ def no_access_message(service: str, username: str, user_id: str) -> tuple[str, .
 
 def mfa_required_message(service: str, username: str, user_id: str) -> tuple[str, ...]:
     return (*MFA_LINES, *_identity_lines(service, username, user_id), *MFA_DETAIL_LINES)
+
+
+def key_required_message(service: str, username: str, user_id: str) -> tuple[str, ...]:
+    """The MFA message of an org at level phishing-resistant: its detail line is the last."""
+    return (*MFA_LINES, *_identity_lines(service, username, user_id), *KEY_DETAIL_LINES)
 
 
 def render(lines: tuple[str, ...], pty: bool) -> bytes:

@@ -25,6 +25,14 @@ class ProjectRole(enum.StrEnum):
 ADVANCED_USER_MANAGEMENT = "advanced-user-management"
 
 
+class MFALevel(enum.StrEnum):
+    """Which logins count when an organization requires MFA: any second factor, or only a
+    security key or passkey (phishing-resistant: bound to the real origin, `hwk` in amr)."""
+
+    ANY = "any"
+    PHISHING_RESISTANT = "phishing-resistant"
+
+
 @dataclass(frozen=True)
 class User:
     id: str
@@ -44,6 +52,7 @@ class Organization:
     name: str
     mfa_required: bool = False
     addons: frozenset[str] = field(default_factory=frozenset)
+    mfa_level: MFALevel = MFALevel.ANY
 
 
 @dataclass(frozen=True)

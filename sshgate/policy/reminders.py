@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from sshgate.policy.model import MFALevel
+
 REMIND_INTERVAL = 3600  # one reminder per user per hour, unless forced
 # A claimed reminder that was neither marked sent nor released within this long (its sender
 # died mid-send) stops keeping others from reminding the same user.
@@ -64,13 +66,43 @@ def select_recipients(
     return chosen
 
 
+_KEY_STEPS = """Hello {username},
+
+{requested_by} asks every member of the organization {org} to sign in with a security key
+or passkey. {org} requires phishing-resistant multifactor authentication: ssh and git access
+to its projects needs a certificate from a sign-in with a key; an authenticator app code
+does not count.
+
+1. Sign in to the sshgate Console ({api_url}) and open My profile, Authentication Settings.
+2. Add security key or passkey, and follow your browser.
+3. Refresh your credentials with a sign-in through the browser, using the key:
+
+       sshgate login --web
+
+"""
+
+
 def reminder_email(
-    org: str, username: str, to: str, sender: str, requested_by: str, api_url: str
+    org: str,
+    username: str,
+    to: str,
+    sender: str,
+    requested_by: str,
+    api_url: str,
+    level: MFALevel = MFALevel.ANY,
 ) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = f"{org} asks you to enable multifactor authentication (MFA)"
     message["From"] = sender
     message["To"] = to
+    if level is MFALevel.PHISHING_RESISTANT:
+        message["Subject"] = f"{org} asks you to add a security key or passkey"
+        message.set_content(
+            _KEY_STEPS.format(
+                username=username, requested_by=requested_by, org=org, api_url=api_url
+            )
+        )
+        return message
+    message["Subject"] = f"{org} asks you to enable multifactor authentication (MFA)"
     message.set_content(
         f"""Hello {username},
 

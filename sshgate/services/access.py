@@ -15,7 +15,7 @@ import shlex
 from dataclasses import dataclass
 
 from sshgate.accounts import Principal
-from sshgate.policy import Capability, OrgRole, Project, capability
+from sshgate.policy import Capability, MFALevel, OrgRole, Project, capability
 from sshgate.services.orgs import missing_amr
 from sshgate.store import AccessFacts, Store
 
@@ -38,6 +38,7 @@ class OrgEntry:
     role: OrgRole
     mfa_required: bool
     mfa_missing: bool  # the org requires MFA and this login lacks it: projects not listed
+    mfa_level: MFALevel = MFALevel.ANY
 
 
 @dataclass(frozen=True)
@@ -104,7 +105,7 @@ async def user_access(
         if org is not None and found.name != org:
             continue
         hidden = missing_amr(principal, found) is not None
-        orgs.append(OrgEntry(found.name, role, found.mfa_required, hidden))
+        orgs.append(OrgEntry(found.name, role, found.mfa_required, hidden, found.mfa_level))
         if hidden:
             continue
         for project in await store.list_projects(found.name):

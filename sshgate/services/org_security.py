@@ -3,8 +3,9 @@
 Every caller (the API, the Console, `sshgate org`, the operator's `sshgate admin org
 mfa-required`) goes through `OrgSecurity`, so the rules are written once:
 * members see nothing here; owners and admins see every member's MFA status;
-* switching on needs the three prerequisites of `sshgate.policy.org_security`, switching off
-  the role alone; the operator skips them, and is audited as the operator;
+* switching on needs the three prerequisites of `sshgate.policy.org_security` (at level
+  phishing-resistant also the switcher's own login with a key), switching off the role
+  alone; the operator skips them, and is audited as the operator;
 * the open sessions that will close are counted *before* the switch is stored: the gateways
   start closing them as soon as it is, so a count taken after races them.
 """
@@ -20,6 +21,7 @@ from sshgate.accounts import Principal
 from sshgate.logs import log
 from sshgate.policy import (
     NOT_ALLOWED_TO_VIEW,
+    MFALevel,
     Organization,
     OrgRole,
     SwitchRefusal,
@@ -43,6 +45,7 @@ class Switched:
     org: str
     mfa_required: bool
     sessions_to_close: int  # open sessions of users without MFA that the gateways will close
+    mfa_level: MFALevel = MFALevel.ANY
 
 
 @dataclass(frozen=True)
@@ -70,20 +73,32 @@ class OrgSecurity:
         refusal = may_switch_mfa_required(found.org, found.role, principal.user.mfa_enabled, True)
         return SecuritySettings(found.org, found.role, members, refusal)
 
-    async def sessions_to_close(self, principal: Principal, name: str) -> int:
-        """How many open sessions switching MFA required on would close now (the Console's
-        confirm step); Forbidden for a caller who may not switch it on."""
+    async def sessions_to_close(
+        self, principal: Principal, name: str, level: MFALevel = MFALevel.ANY
+    ) -> int:
+        """How many open sessions switching MFA required on (at `level`) would close now (the
+        Console's confirm step); Forbidden for a caller who may not switch it on."""
         found = await member_org(self._store, principal, name)
-        refusal = may_switch_mfa_required(found.org, found.role, principal.user.mfa_enabled, True)
+        refusal = may_switch_mfa_required(
+            found.org, found.role, principal.user.mfa_enabled, True, level, principal.has_key
+        )
         if refusal is not None:
             raise Forbidden(refusal.rule, refusal.message)
-        return await self._store.count_sessions_without_mfa(found.org.name, self._now())
+        return await self._store.count_sessions_without_mfa(
+            found.org.name, self._now(), level=level
+        )
 
     async def switch(
-        self, principal: Principal, name: str, required: bool, client: str = ""
+        self,
+        principal: Principal,
+        name: str,
+        required: bool,
+        client: str = "",
+        level: MFALevel = MFALevel.ANY,
     ) -> Switched:
-        """Switch MFA required as an org owner or admin. Audited, refusals too."""
+        """Switch MFA required (at `level`) as an org owner or admin. Audited, refusals too."""
         found = await member_org(self._store, principal, name)
+        level = level if required else MFALevel.ANY
         event = AuditEvent(
             time=self._now(),
             kind=AUDIT_KIND,
@@ -92,10 +107,10 @@ class OrgSecurity:
             user_id=principal.user.id,
             client=client or None,
             service=found.org.name,
-            detail=switch_detail(found.org.mfa_required, required),
+            detail=switch_detail(found.org.mfa_required, required, found.org.mfa_level, level),
         )
         refusal = may_switch_mfa_required(
-            found.org, found.role, principal.user.mfa_enabled, required
+            found.org, found.role, principal.user.mfa_enabled, required, level, principal.has_key
         )
         if refusal is not None:
             await self._store.audit(
@@ -108,9 +123,11 @@ class OrgSecurity:
                 rule=refusal.rule,
             )
             raise Forbidden(refusal.rule, refusal.message)
-        return await self._store_switch(found.org.name, required, event)
+        return await self._store_switch(found.org.name, required, level, event)
 
-    async def operator_switch(self, name: str, required: bool) -> Switched:
+    async def operator_switch(
+        self, name: str, required: bool, level: MFALevel = MFALevel.ANY
+    ) -> Switched:
         """The operator's `sshgate admin org mfa-required`: no prerequisites, audited."""
         org = await self._store.get_org(name)
         if org is None:
@@ -121,14 +138,21 @@ class OrgSecurity:
             decision="admin",
             reason=REASON,
             service=name,
-            detail=switch_detail(org.mfa_required, required),
+            detail=switch_detail(org.mfa_required, required, org.mfa_level, level),
         )
-        return await self._store_switch(name, required, event)
+        return await self._store_switch(name, required, level, event)
 
-    async def _store_switch(self, org: str, required: bool, event: AuditEvent) -> Switched:
+    async def _store_switch(
+        self, org: str, required: bool, level: MFALevel, event: AuditEvent
+    ) -> Switched:
+        level = level if required else MFALevel.ANY
         # Counted before the switch: the gateways start closing these once it is stored.
-        to_close = await self._store.count_sessions_without_mfa(org, self._now()) if required else 0
-        await self._store.set_mfa_required(org, required)
+        to_close = (
+            await self._store.count_sessions_without_mfa(org, self._now(), level=level)
+            if required
+            else 0
+        )
+        await self._store.set_mfa_required(org, required, level)
         await self._store.audit(event)
         log(
             "org_mfa_required",
@@ -137,4 +161,4 @@ class OrgSecurity:
             change=event.detail,
             sessions_to_close=to_close,
         )
-        return Switched(org, required, to_close)
+        return Switched(org, required, to_close, level)

@@ -6,13 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sshgate.accounts import Principal
-from sshgate.policy import MFA, ORG_NAME, Organization, OrgRole
+from sshgate.policy import ORG_NAME, Organization, OrgRole, missing_factor
 from sshgate.services.errors import OrgNotFound, OrgRequiresMFA
 from sshgate.store import Store
 
 __all__ = ["MemberOrg", "member_org", "missing_amr"]
-
-MFA_AMR: tuple[str, ...] = (MFA,)
 
 
 @dataclass(frozen=True)
@@ -22,11 +20,10 @@ class MemberOrg:
 
 
 def missing_amr(principal: Principal, org: Organization) -> tuple[str, ...] | None:
-    """The authentication methods `org` requires that the caller's login lacks, or None when
-    it meets the org's requirement. Pure."""
-    if org.mfa_required and not principal.has_mfa:
-        return MFA_AMR
-    return None
+    """The authentication methods `org` requires that the caller's login lacks ("mfa", or
+    "hwk" at level phishing-resistant), or None when it meets the org's requirement. Pure."""
+    missing = missing_factor(org, principal.has_mfa, principal.has_key)
+    return None if missing is None else (missing,)
 
 
 async def member_org(store: Store, principal: Principal, name: str) -> MemberOrg:

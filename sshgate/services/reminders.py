@@ -31,6 +31,7 @@ from sshgate.policy import (
     Recipient,
     User,
     may_view_security,
+    meets_level,
     reminder_email,
     select_recipients,
     triage,
@@ -95,7 +96,13 @@ class Reminders:
         user_ids = {m.username: m.user_id for m in members}
         recipients = select_recipients(
             {
-                m.username: Recipient(m.username, m.email, True, m.mfa, m.last_reminded)
+                m.username: Recipient(
+                    m.username,
+                    m.email,
+                    True,
+                    meets_level(m.mfa, m.factors, org.mfa_level),
+                    m.last_reminded,
+                )
                 for m in members
             },
             usernames,
@@ -130,6 +137,7 @@ class Reminders:
             self._mail.sender,
             sender.username,
             self._api_url,
+            org.mfa_level,
         )
         claim = await store.claim_reminder(
             org.name, user_id, sender.id, self._now(), REMIND_INTERVAL, force, CLAIM_TTL

@@ -211,6 +211,7 @@ class Gateway:
             serial=identity.serial,
             org=target.project.org,
             has_mfa=identity.has_mfa,
+            has_key=identity.has_key,
             opened_at=time.time(),
             project_id=target.project.id,
         )

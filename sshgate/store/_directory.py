@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import uuid
 
-from sshgate.policy import Organization, OrgRole, User
+from sshgate.policy import MFALevel, Organization, OrgRole, User
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
 from sshgate.store._roles import MEMBERSHIPS
@@ -127,7 +127,9 @@ class Directory:
 
     async def get_org(self, name: str) -> Organization | None:
         async with self._db.read() as tx:
-            row = await tx.one("SELECT name, mfa_required FROM orgs WHERE name = ?", name)
+            row = await tx.one(
+                "SELECT name, mfa_required, mfa_level FROM orgs WHERE name = ?", name
+            )
             if row is None:
                 return None
             addons = await tx.rows("SELECT addon FROM org_addons WHERE org = ?", name)
@@ -147,14 +149,18 @@ class Directory:
                 await tx.rows("DELETE FROM org_addons WHERE org = ? AND addon = ?", name, addon)
             await bump_policy_version(tx)
 
-    async def set_mfa_required(self, name: str, required: bool) -> None:
+    async def set_mfa_required(
+        self, name: str, required: bool, level: MFALevel = MFALevel.ANY
+    ) -> None:
+        """Switch the requirement and its level; switched off, the level goes back to any."""
         async with self._db.write() as tx:
             await changed(
                 tx,
                 "organization",
                 name,
-                "UPDATE orgs SET mfa_required = ? WHERE name = ? RETURNING name",
+                "UPDATE orgs SET mfa_required = ?, mfa_level = ? WHERE name = ? RETURNING name",
                 int(required),
+                MFALevel(level if required else MFALevel.ANY).value,
                 name,
             )
 
@@ -175,7 +181,7 @@ class Directory:
     async def orgs_of(self, user_id: str) -> list[tuple[Organization, OrgRole]]:
         async with self._db.read() as tx:
             found = await tx.rows(
-                "SELECT o.name, o.mfa_required, m.role FROM org_members m"
+                "SELECT o.name, o.mfa_required, o.mfa_level, m.role FROM org_members m"
                 " JOIN orgs o ON o.name = m.org WHERE m.user_id = ? ORDER BY o.name",
                 user_id,
             )

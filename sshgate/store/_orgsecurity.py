@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import uuid
 
-from sshgate.policy import OrgRole
+from sshgate.policy import MFALevel, OrgRole, member_factors
 from sshgate.store._rows import Row, serial_to_db
 from sshgate.store._sql import Database
 from sshgate.store.base import LiveSession, MemberSecurity, NotFoundError
@@ -39,6 +39,9 @@ def _member_security_from_row(row: Row) -> MemberSecurity:
         mfa=bool(row["mfa_enabled"]),
         mfa_since=row["mfa_since"],
         last_reminded=row["last_reminded"],
+        factors=member_factors(
+            bool(row["mfa_enabled"]), bool(row["has_app"]), bool(row["has_key"])
+        ),
     )
 
 
@@ -50,11 +53,14 @@ class OrgSecurityStore:
     # the security listing
 
     async def list_member_security(self, org: str) -> list[MemberSecurity]:
-        """Every member of `org` by username, with MFA status and last reminder; empty for an
-        unknown org."""
+        """Every member of `org` by username, with MFA status, factors and last reminder;
+        empty for an unknown org."""
         found = await self._db.rows(
             "SELECT u.id, u.username, u.email, m.role, u.mfa_enabled, u.mfa_since,"
-            " r.last_reminded FROM org_members m JOIN users u ON u.id = m.user_id"
+            " r.last_reminded, CASE WHEN u.mfa_secret_enc IS NULL THEN 0 ELSE 1 END AS has_app,"
+            " CASE WHEN EXISTS (SELECT 1 FROM security_keys k WHERE k.user_id = u.id)"
+            " THEN 1 ELSE 0 END AS has_key"
+            " FROM org_members m JOIN users u ON u.id = m.user_id"
             f" LEFT JOIN ({_LAST_SENT}) r ON r.user_id = u.id"
             " WHERE m.org = ? ORDER BY u.username",
             org,
@@ -159,8 +165,8 @@ class OrgSecurityStore:
     async def open_live_session(self, session: LiveSession) -> None:
         await self._db.rows(
             "INSERT INTO live_sessions"
-            " (id, gateway_id, user_id, serial, project_id, org, has_mfa, opened_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            " (id, gateway_id, user_id, serial, project_id, org, has_mfa, has_key, opened_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             session.id,
             session.gateway_id,
             session.user_id,
@@ -168,6 +174,7 @@ class OrgSecurityStore:
             session.project_id,
             session.org,
             int(session.has_mfa),
+            int(session.has_key),
             session.opened_at,
             conflict=f"live session {session.id!r} is already open",
         )
@@ -186,19 +193,22 @@ class OrgSecurityStore:
         return len(ended)
 
     async def count_sessions_without_mfa(
-        self, org: str, now: float, stale_after: float = 30
+        self, org: str, now: float, stale_after: float = 30, level: MFALevel = MFALevel.ANY
     ) -> int:
-        """Open sessions into `org`'s services whose user does not count as having MFA: the
-        gateway saw no `mfa` at open, or the user's MFA was reset or disabled since. Sessions
-        of gateways whose last heartbeat is older than `stale_after` seconds are ignored."""
+        """Open sessions into `org`'s services whose user does not count as having MFA at
+        `level`: the gateway saw no `mfa` at open (at phishing-resistant: no key), or the
+        user's MFA was reset or disabled since. Sessions of gateways whose last heartbeat is
+        older than `stale_after` seconds are ignored."""
         row = await self._db.one(
             "SELECT COUNT(*) AS n FROM live_sessions s"
             " JOIN gateway_instances g ON g.id = s.gateway_id"
             " LEFT JOIN users u ON u.id = s.user_id"
             " WHERE s.org = ? AND g.heartbeat_at >= ? AND (s.has_mfa = 0"
+            " OR (? = 1 AND s.has_key = 0)"
             " OR COALESCE(u.mfa_enabled, 0) = 0"
             " OR (u.mfa_revoked_at IS NOT NULL AND u.mfa_revoked_at > s.opened_at))",
             org,
             now - stale_after,
+            int(MFALevel(level) is MFALevel.PHISHING_RESISTANT),
         )
         return 0 if row is None else int(row["n"])

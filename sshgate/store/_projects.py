@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import time
 
-from sshgate.policy import Environment, Organization, OrgRole, Project, ProjectRole
+from sshgate.policy import Environment, MFALevel, Organization, OrgRole, Project, ProjectRole
 from sshgate.store import _rows as rows
 from sshgate.store._ledger import bump_policy_version, changed, require
 from sshgate.store._roles import GRANTS
@@ -157,7 +157,7 @@ class ProjectCatalog:
         # One snapshot, so that a concurrent change is seen whole or not at all.
         async with self._db.read() as tx:
             row = await tx.one(
-                f"SELECT {_PROJECT}, o.mfa_required,"
+                f"SELECT {_PROJECT}, o.mfa_required, o.mfa_level,"
                 " (SELECT role FROM org_members WHERE org = p.org AND user_id = ?) AS org_role,"
                 " (SELECT role FROM project_grants WHERE project_id = p.id AND user_id = ?)"
                 " AS project_role"
@@ -177,6 +177,7 @@ class ProjectCatalog:
             name=row["org"],
             mfa_required=bool(row["mfa_required"]),
             addons=frozenset(a["addon"] for a in addons),
+            mfa_level=MFALevel(row["mfa_level"]),
         )
         return AccessFacts(
             project=rows.project_from_row(row),

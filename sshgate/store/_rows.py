@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sshgate.policy import Endpoint, Environment, Organization, Project, User
+from sshgate.policy import Endpoint, Environment, MFALevel, Organization, Project, User
 from sshgate.store.base import (
     AuditEvent,
     AuditOutcome,
@@ -90,7 +90,10 @@ def user_from_row(row: Row) -> User:
 
 def org_from_row(row: Row, addons: Iterable[str]) -> Organization:
     return Organization(
-        name=row["name"], mfa_required=bool(row["mfa_required"]), addons=frozenset(addons)
+        name=row["name"],
+        mfa_required=bool(row["mfa_required"]),
+        addons=frozenset(addons),
+        mfa_level=MFALevel(row["mfa_level"]),
     )
 
 

@@ -11,7 +11,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from sshgate.policy import Endpoint, Environment, Organization, OrgRole, Project, ProjectRole, User
+from sshgate.policy import (
+    Endpoint,
+    Environment,
+    MFALevel,
+    Organization,
+    OrgRole,
+    Project,
+    ProjectRole,
+    User,
+)
 
 
 @dataclass(frozen=True)
@@ -182,7 +191,7 @@ class ThrottleRule:
 @dataclass(frozen=True)
 class MemberSecurity:
     """One row of an organization's security listing: a member, their role, whether their
-    account has MFA (and since when), and when they were last sent a reminder."""
+    account has MFA (since when, with which factors), and when they were last reminded."""
 
     user_id: str
     username: str
@@ -191,13 +200,14 @@ class MemberSecurity:
     mfa: bool
     mfa_since: float | None
     last_reminded: float | None
+    factors: tuple[str, ...] = ()  # "totp", "webauthn" (sshgate.policy.amr.member_factors)
 
 
 @dataclass(frozen=True)
 class LiveSession:
-    """An SSH session a gateway has let through and not yet ended. `has_mfa` is what the
-    gateway decided from the certificate when the session opened; `project_id` and `org` are
-    those of the service the session reaches."""
+    """An SSH session a gateway has let through and not yet ended. `has_mfa` and `has_key`
+    are what the gateway decided from the certificate when the session opened; `project_id`
+    and `org` are those of the service the session reaches."""
 
     id: str
     gateway_id: str
@@ -207,6 +217,7 @@ class LiveSession:
     has_mfa: bool
     opened_at: float
     project_id: str | None = None
+    has_key: bool = False
 
 
 class StoreError(Exception):
@@ -241,7 +252,9 @@ class Store(Protocol):
     async def create_org(self, name: str, addons: frozenset[str] = frozenset()) -> Organization: ...
     async def get_org(self, name: str) -> Organization | None: ...
     async def set_org_addon(self, name: str, addon: str, present: bool) -> None: ...
-    async def set_mfa_required(self, name: str, required: bool) -> None: ...
+    async def set_mfa_required(
+        self, name: str, required: bool, level: MFALevel = MFALevel.ANY
+    ) -> None: ...
     async def set_member(self, org: str, user_id: str, role: OrgRole) -> None: ...
     async def remove_member(self, org: str, user_id: str) -> None: ...
     async def list_members(self, org: str) -> list[Membership]: ...
@@ -330,7 +343,7 @@ class Store(Protocol):
     async def close_live_session(self, session_id: str) -> None: ...
     async def forget_gateway(self, gateway_id: str) -> int: ...
     async def count_sessions_without_mfa(
-        self, org: str, now: float, stale_after: float = 30
+        self, org: str, now: float, stale_after: float = 30, level: MFALevel = MFALevel.ANY
     ) -> int: ...
 
     # audit and change tracking

@@ -61,8 +61,20 @@ async def test_access_lists_orgs_projects_services_and_remotes(site: Site) -> No
     token = await site.token("alice")
     body = (await site.client.get("/api/me/access", headers=auth(token))).json()
     assert body["orgs"] == [
-        {"name": "acme", "role": "member", "mfa_required": False, "mfa_missing": False},
-        {"name": "other", "role": "admin", "mfa_required": False, "mfa_missing": False},
+        {
+            "name": "acme",
+            "role": "member",
+            "mfa_required": False,
+            "mfa_level": "any",
+            "mfa_missing": False,
+        },
+        {
+            "name": "other",
+            "role": "admin",
+            "mfa_required": False,
+            "mfa_level": "any",
+            "mfa_missing": False,
+        },
     ]
     assert body["projects"] == [
         {

@@ -114,6 +114,7 @@ async def test_owner_sees_every_member_with_mfa_status_and_last_reminder(orgs: O
         "email": "olga@example.com",
         "role": "owner",
         "mfa": True,
+        "factors": ["totp"],
         "mfa_since": iso(olga.mfa_since),
         "last_reminded": None,
     }
@@ -122,6 +123,7 @@ async def test_owner_sees_every_member_with_mfa_status_and_last_reminder(orgs: O
         "email": "bob@example.com",
         "role": "member",
         "mfa": False,
+        "factors": [],
         "mfa_since": None,
         "last_reminded": iso(clock() - 60),
     }
@@ -193,7 +195,12 @@ async def test_owner_with_mfa_switches_mfa_required_on_and_it_is_audited(orgs: O
     version = await orgs.site.store.policy_version()
     response = await orgs.switch("acme", True, orgs.olga_mfa)
     assert response.status_code == 200, response.text
-    assert response.json() == {"org": "acme", "mfa_required": True, "sessions_to_close": 0}
+    assert response.json() == {
+        "org": "acme",
+        "mfa_required": True,
+        "mfa_level": "any",
+        "sessions_to_close": 0,
+    }
     found = await orgs.site.store.get_org("acme")
     assert found is not None and found.mfa_required is True
     assert await orgs.site.store.policy_version() > version  # gateways see the change
@@ -235,7 +242,12 @@ async def test_switching_off_needs_only_the_role(orgs: Orgs) -> None:
     await orgs.site.store.set_mfa_required("plain", True)  # the operator's override
     response = await orgs.switch("plain", False, orgs.olga_mfa)
     assert response.status_code == 200, response.text
-    assert response.json() == {"org": "plain", "mfa_required": False, "sessions_to_close": 0}
+    assert response.json() == {
+        "org": "plain",
+        "mfa_required": False,
+        "mfa_level": "any",
+        "sessions_to_close": 0,
+    }
     [record] = await orgs.audit()
     assert record.event.detail == "on->off"
     refused = await orgs.switch("acme", False, await orgs.login("bob"))

@@ -183,7 +183,12 @@ def test_mfa_switched_on_through_a_refuses_the_next_connection_on_b_and_closes_i
         sent_at = time.monotonic()
         switched = out(olga.sshgate("org", "mfa-required", "acme", "on", "--json"))
         switched_at = time.monotonic()
-        assert switched == {"org": "acme", "mfa_required": True, "sessions_to_close": 1}
+        assert switched == {
+            "org": "acme",
+            "mfa_required": True,
+            "mfa_level": "any",
+            "sessions_to_close": 1,
+        }
 
         refused = bob.ssh(d.service, "true")
         refused_after = time.monotonic() - switched_at

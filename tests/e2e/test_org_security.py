@@ -24,7 +24,7 @@ MFA_MESSAGE = (
     "Multifactor authentication (MFA) is required. "
     "The API token may need to be re-created after enabling MFA."
 )
-SECURITY_KEYS = {"username", "email", "role", "mfa", "mfa_since", "last_reminded"}
+SECURITY_KEYS = {"username", "email", "role", "mfa", "factors", "mfa_since", "last_reminded"}
 
 
 class Inbox:
@@ -131,16 +131,22 @@ def test_an_owner_enables_mfa_checks_who_has_it_switches_it_on_and_reminds(world
     assert all(set(item) == SECURITY_KEYS for item in items)
     mfa = {item["username"]: item["mfa"] for item in items}
     assert mfa == {"bob": False, "carol": False, "olga": True}
+    assert {item["username"]: item["factors"] for item in items}["olga"] == ["totp"]
     table = olga.sshgate("org", "security", "globex")
     assert table.returncode == 0
     assert table.stdout.splitlines()[0].split() == [
-        "USER", "EMAIL", "ROLE", "MFA", "MFA", "SINCE", "LAST", "REMINDED",
+        "USER", "EMAIL", "ROLE", "MFA", "FACTORS", "MFA", "SINCE", "LAST", "REMINDED",
     ]  # fmt: skip
     assert "2 of 3 members without MFA" in table.stdout
 
     # 3. Switch "MFA required" on.
     switched = out(olga.sshgate("org", "mfa-required", "globex", "on", "--json"))
-    assert switched == {"org": "globex", "mfa_required": True, "sessions_to_close": 0}
+    assert switched == {
+        "org": "globex",
+        "mfa_required": True,
+        "mfa_level": "any",
+        "sessions_to_close": 0,
+    }
     again = olga.sshgate("org", "mfa-required", "globex", "on")
     assert again.returncode == 0
     assert "0 open sessions of users without MFA will be closed" in again.stdout

@@ -11,8 +11,9 @@ from aiosmtpd.controller import Controller
 from sshgate.config import MailConfig
 from sshgate.demo.sshd import free_port
 from sshgate.mail import MailError, send
-from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, Organization, OrgRole
-from sshgate.policy.org_security import may_switch_mfa_required, may_view_security
+from sshgate.policy.amr import meets_level, missing_factor
+from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, MFALevel, Organization, OrgRole
+from sshgate.policy.org_security import may_switch_mfa_required, may_view_security, switch_detail
 from sshgate.policy.reminders import REMIND_INTERVAL, Outcome, Recipient, reminder_email, triage
 
 WITH_ADDON = Organization("acme", addons=frozenset({ADVANCED_USER_MANAGEMENT}))
@@ -41,6 +42,82 @@ def test_switch_prerequisites(
     assert (result.rule if result else None) == refusal
     if result:
         assert "acme" in result.message and "\n" not in result.message
+
+
+PR = MFALevel.PHISHING_RESISTANT
+
+
+@pytest.mark.parametrize(
+    ("role", "has_mfa", "has_key", "level", "turn_on", "refusal"),
+    [
+        (OrgRole.OWNER, True, True, PR, True, None),
+        (OrgRole.OWNER, True, False, PR, True, "switcher-key"),
+        (OrgRole.OWNER, True, False, MFALevel.ANY, True, None),
+        (OrgRole.OWNER, False, False, PR, True, "switcher-mfa"),  # the first missing one
+        (OrgRole.MEMBER, True, True, PR, True, "role"),
+        (OrgRole.ADMIN, False, False, PR, False, None),  # off needs only the role
+    ],
+    ids=[
+        "owner-signed-in-with-key",
+        "owner-signed-in-with-code-cannot-choose-phishing-resistant",
+        "owner-signed-in-with-code-may-choose-any",
+        "no-mfa-named-before-key",
+        "member-never",
+        "switching-off-needs-no-key",
+    ],
+)
+def test_switch_to_phishing_resistant_needs_the_switchers_key(
+    role: OrgRole,
+    has_mfa: bool,
+    has_key: bool,
+    level: MFALevel,
+    turn_on: bool,
+    refusal: str | None,
+) -> None:
+    result = may_switch_mfa_required(WITH_ADDON, role, has_mfa, turn_on, level, has_key)
+    assert (result.rule if result else None) == refusal
+
+
+@pytest.mark.parametrize(
+    ("required", "level", "has_mfa", "has_key", "missing"),
+    [
+        (False, MFALevel.ANY, False, False, None),
+        (False, PR, False, False, None),
+        (True, MFALevel.ANY, False, False, "mfa"),
+        (True, MFALevel.ANY, True, False, None),
+        (True, PR, False, False, "mfa"),
+        (True, PR, True, False, "hwk"),
+        (True, PR, True, True, None),
+    ],
+    ids=[
+        "open-org",
+        "level-without-requirement",
+        "any-without-mfa",
+        "any-with-code",
+        "key-level-without-mfa-asks-mfa-first",
+        "key-level-with-code-asks-key",
+        "key-level-with-key",
+    ],
+)
+def test_missing_factor(
+    required: bool, level: MFALevel, has_mfa: bool, has_key: bool, missing: str | None
+) -> None:
+    org = Organization("acme", required, mfa_level=level)
+    assert missing_factor(org, has_mfa, has_key) == missing
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "detail"),
+    [
+        ((False, MFALevel.ANY), (True, MFALevel.ANY), "off->on"),
+        ((True, MFALevel.ANY), (True, PR), "on->on:phishing-resistant"),
+        ((True, PR), (False, MFALevel.ANY), "on:phishing-resistant->off"),
+    ],
+)
+def test_switch_detail_names_the_level(
+    before: tuple[bool, MFALevel], after: tuple[bool, MFALevel], detail: str
+) -> None:
+    assert switch_detail(before[0], after[0], before[1], after[1]) == detail
 
 
 @pytest.mark.parametrize(
@@ -113,3 +190,27 @@ async def test_a_refused_mail_server_is_a_mail_error() -> None:
     message = reminder_email("acme", "bob", "bob@example.com", "s@x", "alice", "http://127.0.0.1")
     with pytest.raises(MailError, match=r"bob@example\.com"):
         await asyncio.wait_for(send(MailConfig(host="127.0.0.1", port=free_port()), message), 30)
+
+
+def test_a_reminder_of_a_phishing_resistant_org_asks_for_a_key() -> None:
+    message = reminder_email("acme", "bob", "b@x", "s@x", "alice", "http://localhost:8022", PR)
+    body = message.get_content()
+    assert message["Subject"] == "acme asks you to add a security key or passkey"
+    assert "Add security key or passkey" in body and "sshgate login --web" in body
+    assert "http://localhost:8022" in body and "sshgate mfa setup" not in body
+
+
+@pytest.mark.parametrize(
+    ("mfa", "factors", "level", "meets"),
+    [
+        (True, ("totp",), MFALevel.ANY, True),
+        (True, ("totp",), PR, False),
+        (True, ("totp", "webauthn"), PR, True),
+        (False, (), MFALevel.ANY, False),
+    ],
+    ids=["app-meets-any", "app-alone-gets-reminded-at-key-level", "key-meets-key-level", "none"],
+)
+def test_who_needs_a_reminder_depends_on_the_level(
+    mfa: bool, factors: tuple[str, ...], level: MFALevel, meets: bool
+) -> None:
+    assert meets_level(mfa, factors, level) is meets

@@ -9,6 +9,7 @@ from sshgate.policy.messages import display_service, render
 from sshgate.policy.model import (
     Endpoint,
     Environment,
+    MFALevel,
     Organization,
     OrgRole,
     Project,
@@ -36,6 +37,14 @@ MFA_TEXT = (
     "Detail: Additional authentication is required:\n"
     "\t - Multifactor authentication (MFA)\n"
     "Hint: enable MFA (sshgate mfa setup), then refresh your certificate: sshgate login -f\n"
+)
+KEY_TEXT = (
+    "Error: Access denied\n"
+    f"Service: {SERVICE}\n"
+    f"User: bob ({BOB.id})\n"
+    'Parameters: {"amr":["hwk"]}\n'
+    "Detail: Additional authentication is required:\n"
+    "\t - Phishing-resistant multifactor authentication (security key or passkey)\n"
 )
 NO_ACCESS_TEXT = (
     "Error: The service doesn't exist or you do not have access to it.\n"
@@ -65,17 +74,22 @@ def target(
     exists: bool = True,
     env: bool = True,
     git: bool = False,
+    level: MFALevel = MFALevel.ANY,
 ) -> Target:
     return Target(
         requested=PID if git else SERVICE,
         project=PROJECT if exists else None,
-        org=Organization("acme", mfa_required) if exists else None,
+        org=Organization("acme", mfa_required, mfa_level=level) if exists else None,
         environment=ENV if env and not git else None,
         is_git=git,
         org_role=org_role,
         project_role=project_role,
     )
 
+
+KEY_AMR = ("pwd", "hwk", "mfa")
+CODE_AMR = ("pwd", "otp", "mfa")
+PR: dict[str, MFALevel] = {"level": MFALevel.PHISHING_RESISTANT}
 
 CASES = [
     ("mfa user, mfa org, contributor: shell", identity(), RequestKind.SHELL, target(), "allow"),
@@ -167,6 +181,58 @@ CASES = [
     ("revoked certificate", identity(revoked=True), RequestKind.EXEC, target(), "revoked"),
     ("port forward permitted", identity(), RequestKind.PORT_FORWARD, target(), "allow"),
     ("agent forward permitted", identity(), RequestKind.AGENT_FORWARD, target(), "allow"),
+    ("key login, any level", identity(KEY_AMR), RequestKind.SHELL, target(), "allow"),
+    ("code login, any level", identity(CODE_AMR), RequestKind.SHELL, target(), "allow"),
+    ("key login, key level", identity(KEY_AMR), RequestKind.GIT_PUSH, target(**PR), "allow"),
+    (
+        "code login, key level",
+        identity(CODE_AMR),
+        RequestKind.EXEC,
+        target(**PR),
+        "phishing-resistant-mfa-required",
+    ),
+    (
+        "old mfa claim, key level",
+        identity(),
+        RequestKind.GIT_PULL,
+        target(git=True, **PR),
+        "phishing-resistant-mfa-required",
+    ),
+    (
+        "no mfa at all, key level",
+        identity(("pwd",)),
+        RequestKind.EXEC,
+        target(**PR),
+        "mfa-required",
+    ),
+    (
+        "key claim but account mfa reset later, key level",
+        identity(KEY_AMR, user=User(BOB.id, "bob", "", mfa_enabled=True, mfa_revoked_at=200.0)),
+        RequestKind.EXEC,
+        target(**PR),
+        "mfa-required",
+    ),
+    (
+        "hwk without mfa does not count",
+        identity(("pwd", "hwk")),
+        RequestKind.EXEC,
+        target(**PR),
+        "mfa-required",
+    ),
+    (
+        "key level but requirement off",
+        identity(("pwd",)),
+        RequestKind.EXEC,
+        target(mfa_required=False, **PR),
+        "allow",
+    ),
+    (
+        "no access beats key level",
+        identity(CODE_AMR),
+        RequestKind.EXEC,
+        target(project_role=None, **PR),
+        "no-access",
+    ),
 ]
 
 
@@ -222,3 +288,16 @@ def test_no_access_message_is_byte_for_byte_the_documented_one() -> None:
 )
 def test_service_line_escapes_then_cuts(requested: str, shown: str) -> None:
     assert display_service(requested) == shown
+
+
+@pytest.mark.parametrize("pty", [False, True], ids=["exec", "pty"])
+def test_key_level_message_is_byte_for_byte_the_documented_one(pty: bool) -> None:
+    decision = decide(
+        identity(CODE_AMR), RequestKind.EXEC, target(level=MFALevel.PHISHING_RESISTANT)
+    )
+    expected = KEY_TEXT.replace("\n", "\r\n") if pty else KEY_TEXT
+    assert render(decision.lines, pty) == expected.encode()
+    assert render(decision.lines, pty).endswith(
+        b"\t - Phishing-resistant multifactor authentication (security key or passkey)"
+        + (b"\r\n" if pty else b"\n")
+    )

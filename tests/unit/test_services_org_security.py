@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sshgate.accounts.principal import Principal
-from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, OrgRole, User
+from sshgate.policy.model import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole, User
 from sshgate.services import Forbidden, NotFound, OrgNotFound, OrgRequiresMFA, OrgSecurity
 from sshgate.store.base import LiveSession
 from sshgate.store.sqlite import SQLiteStore
@@ -23,8 +23,10 @@ class GatewayThatClosesAtOnce(SQLiteStore):
     """A store under a gateway that closes non-compliant sessions as soon as the switch is
     stored: the fastest the gateways may ever be."""
 
-    async def set_mfa_required(self, org: str, required: bool) -> None:
-        await super().set_mfa_required(org, required)
+    async def set_mfa_required(
+        self, org: str, required: bool, level: MFALevel = MFALevel.ANY
+    ) -> None:
+        await super().set_mfa_required(org, required, level)
         if required:
             for session_id in ("s1", "s2"):
                 await self.close_live_session(session_id)

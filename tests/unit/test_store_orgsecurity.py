@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sshgate.policy.model import OrgRole
+from sshgate.policy.model import MFALevel, OrgRole
 from sshgate.policy.reminders import CLAIM_TTL, REMIND_INTERVAL
 from sshgate.store import ConflictError, NotFoundError, SQLiteStore
 from sshgate.store._orgsecurity import FORGET_GATEWAY_AFTER
@@ -52,7 +52,14 @@ async def test_security_listing_has_every_member_with_mfa_and_last_reminder(
     listing = await store.list_member_security("acme")
     assert listing == [
         MemberSecurity(
-            ids["alice"], "alice", "alice@example.com", OrgRole.OWNER, True, NOW - 100, None
+            ids["alice"],
+            "alice",
+            "alice@example.com",
+            OrgRole.OWNER,
+            True,
+            NOW - 100,
+            None,
+            ("totp",),
         ),
         MemberSecurity(ids["bob"], "bob", "bob@example.com", OrgRole.MEMBER, False, None, NOW - 60),
         MemberSecurity(
@@ -147,7 +154,12 @@ async def test_a_reminder_names_an_existing_org_and_user(
 
 
 def session(
-    sid: str, user_id: str, has_mfa: bool, gateway: str = "gw-1", org: str = "acme"
+    sid: str,
+    user_id: str,
+    has_mfa: bool,
+    gateway: str = "gw-1",
+    org: str = "acme",
+    has_key: bool = False,
 ) -> LiveSession:
     return LiveSession(
         id=sid,
@@ -158,6 +170,7 @@ def session(
         has_mfa=has_mfa,
         opened_at=NOW - 50,
         project_id="abcdefg123456",
+        has_key=has_key,
     )
 
 
@@ -174,6 +187,33 @@ async def test_sessions_without_mfa_are_counted_per_org(
     await store.close_live_session("s1")
     await store.close_live_session("s1")  # closing twice is harmless
     assert await store.count_sessions_without_mfa("acme", NOW) == 1
+
+
+async def test_at_phishing_resistant_sessions_without_a_key_are_counted_too(
+    store: SQLiteStore, ids: dict[str, str]
+) -> None:
+    await store.gateway_heartbeat("gw-1", NOW)
+    await store.open_live_session(session("s1", ids["bob"], False))
+    await store.open_live_session(session("s2", ids["alice"], True))  # authenticator code
+    await store.open_live_session(session("s3", ids["alice"], True, has_key=True))
+    assert await store.count_sessions_without_mfa("acme", NOW) == 1
+    level = MFALevel.PHISHING_RESISTANT
+    assert await store.count_sessions_without_mfa("acme", NOW, level=level) == 2
+
+
+async def test_the_org_level_is_stored_and_goes_back_to_any_when_switched_off(
+    store: SQLiteStore, ids: dict[str, str]
+) -> None:
+    version = await store.policy_version()
+    await store.set_mfa_required("acme", True, MFALevel.PHISHING_RESISTANT)
+    assert await store.policy_version() > version  # the gateways re-check open sessions
+    found = await store.get_org("acme")
+    assert found is not None and found.mfa_level is MFALevel.PHISHING_RESISTANT
+    [(mine, _)] = await store.orgs_of(ids["bob"])
+    assert mine.mfa_level is MFALevel.PHISHING_RESISTANT
+    await store.set_mfa_required("acme", False, MFALevel.PHISHING_RESISTANT)
+    found = await store.get_org("acme")
+    assert found is not None and not found.mfa_required and found.mfa_level is MFALevel.ANY
 
 
 async def test_a_session_opened_with_mfa_counts_without_it_after_an_mfa_reset(

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import click
 
+from sshgate.cli._level import level_option, level_words, needed_words
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin, org_named, user_named
 from sshgate.config import Config
-from sshgate.policy import ADVANCED_USER_MANAGEMENT, ORG_NAME, OrgRole
+from sshgate.policy import ADVANCED_USER_MANAGEMENT, ORG_NAME, MFALevel, OrgRole
 from sshgate.services import OrgSecurity
 from sshgate.store import ConflictError, Store
 
@@ -105,19 +106,28 @@ def member_remove(name: str, username: str, config_path: str | None, as_json: bo
 @org.command("mfa-required")
 @click.argument("name")
 @click.argument("state", type=click.Choice(["on", "off"]))
+@level_option
 @config_option
 @json_option
-def mfa_required(name: str, state: str, config_path: str | None, as_json: bool) -> None:
+def mfa_required(name: str, state: str, level: str, config_path: str | None, as_json: bool) -> None:
     """Operator override: switch "MFA required" of NAME without the owner's prerequisites."""
+    on = state == "on"
+    chosen = MFALevel(level) if on else MFALevel.ANY
 
     async def action(config: Config, store: Store) -> int:
-        switched = await OrgSecurity(store).operator_switch(name, state == "on")
+        switched = await OrgSecurity(store).operator_switch(name, on, chosen)
         return switched.sessions_to_close
 
     closing = run(config_path, action)
+    without = needed_words(chosen.value)
     emit(
         as_json,
-        {"org": name, "mfa_required": state == "on", "sessions_to_close": closing},
-        f'"MFA required" is {state} for {name}'
-        + (f"; {closing} open session(s) without MFA will be closed" if state == "on" else ""),
+        {
+            "org": name,
+            "mfa_required": on,
+            "mfa_level": chosen.value,
+            "sessions_to_close": closing,
+        },
+        f'"MFA required" is {state} for {name}{level_words(state, chosen.value)}'
+        + (f"; {closing} open session(s) without {without} will be closed" if on else ""),
     )

@@ -1,0 +1,33 @@
+"""The "MFA required" level and the second factors, as the CLI takes and shows them: the
+same words in `sshgate org` (through the API) and `sshgate admin org` (on the store)."""
+
+from __future__ import annotations
+
+import click
+
+LEVELS = ("any", "phishing-resistant")
+FACTOR_WORDS = {"totp": "authenticator app", "webauthn": "security key"}
+
+level_option = click.option(
+    "--level",
+    type=click.Choice(LEVELS),
+    default="any",
+    show_default=True,
+    help="Which logins count when switched on: any second factor, or only a security key or"
+    " passkey (phishing-resistant).",
+)
+
+
+def level_words(state: str, level: str) -> str:
+    """What follows `"MFA required" is on for ORG`: nothing at level any."""
+    return f" (level {level})" if state == "on" and level != "any" else ""
+
+
+def needed_words(level: str) -> str:
+    """What the sessions that will close lack."""
+    return "a security key or passkey" if level == "phishing-resistant" else "MFA"
+
+
+def factor_words(factors: list[str]) -> str:
+    """A member's factors for people: "authenticator app, security key", or "-"."""
+    return ", ".join(FACTOR_WORDS.get(f, f) for f in factors) or "-"
