@@ -23,9 +23,7 @@ def demo(check: bool, data_dir: Path | None) -> None:
     """Everything on loopback: an org requiring MFA, users with and without MFA, a project
     with an environment and a git repository; prints what to try (log lines go to a file in
     the demo's folder)."""
-    from sshgate.demo.loginuser import LoginUserError
-    from sshgate.demo.sshd import SSHDError
-    from sshgate.demo.walkthrough import data_dir_refusal, run_demo
+    from sshgate.demo import LoginUserError, SSHDError, data_dir_refusal, run_demo
 
     if data_dir is not None:
         refusal = data_dir_refusal(data_dir)

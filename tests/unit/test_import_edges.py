@@ -80,7 +80,17 @@ ALLOWED: dict[str, frozenset[str]] = {
             "runtime",
             "demo",
         ),
-        "demo": ("authority", "ca", "policy", "store", "config", "datadir", "runtime", "cli"),
+        "demo": (
+            "authority",
+            "ca",
+            "policy",
+            "store",
+            "config",
+            "datadir",
+            "runtime",
+            "cli",
+            "logs",
+        ),
     }.items()
 }
 EVERYWHERE = frozenset({"sshgate", "_lazy"})
