@@ -222,7 +222,7 @@ async def test_unsupported_urls_are_refused(url: str, error: type[Exception]) ->
 
 
 def test_a_postgresql_url_names_no_file() -> None:
-    # open_store opens it as a PostgresStore: see test_store_postgres.py
+    # open_store opens it as a PostgresStore: see tests/integration/test_store_postgres.py
     with pytest.raises(ValueError, match="PostgreSQL"):
         sqlite_path("postgresql://sshgate:secret@db/sshgate")
 

@@ -7,7 +7,7 @@ import asyncssh
 
 from sshgate.config import load_config
 from sshgate.ssh_gateway.upstream import UpstreamSigner
-from tests.unit.test_gateway_metrics import Running, World, connect, running, world
+from tests.e2e.test_gateway_metrics import Running, World, connect, running, world
 
 __all__ = ["running", "world"]  # fixtures shared with test_gateway_metrics
 
