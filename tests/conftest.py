@@ -1,6 +1,18 @@
+"""What every test shares: the repository on sys.path, no developer agent or ssh config, the
+PostgreSQL fixtures, and the tiers.
+
+Tiers, by folder (a conftest's `pytestmark` marks nothing, so the folder decides here):
+- tests/unit/ and tests/api/: in-process; start no server process, no sshd, no PostgreSQL.
+- tests/integration/ (`integration`): PostgreSQL clusters and real child processes.
+- tests/e2e/ (`e2e`): `sshgate serve`, a real sshd and the stock OpenSSH and git clients.
+`scripts/test --fast` runs the first tier; `scripts/test` runs all.
+"""
+
 import os
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -12,3 +24,48 @@ os.environ.setdefault("GIT_CONFIG_NOSYSTEM", "1")
 
 # A throw-away PostgreSQL server's fixtures: postgres_cluster, postgres_url, postgres_store(s).
 pytest_plugins = ["tests.support.postgres"]
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id at its lowest cost inside the test process: the default costs ~0.2 s of CPU
+    a hash, by design, and the in-process tiers hash hundreds of times. Servers that the
+    e2e tests start keep the real cost; test_accounts_pure checks the production parameters."""
+    from argon2 import PasswordHasher
+
+    from sshgate.accounts import passwords
+
+    monkeypatch.setattr(
+        passwords, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )
+
+
+TIERS = ("e2e", "integration")  # folders under tests/ whose tests carry the marker so named
+_running_e2e: bool | None = None  # None while collecting (a module may look for sshd to skip)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test under tests/e2e/ `e2e` and under tests/integration/ `integration`."""
+    tests = Path(__file__).resolve().parent
+    for item in items:
+        path = Path(str(item.path)).resolve()
+        if path.is_relative_to(tests) and path.relative_to(tests).parts[0] in TIERS:
+            item.add_marker(path.relative_to(tests).parts[0])
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Only an `e2e` test may start sshd: `-m "not e2e"` is the tier without one."""
+    from sshgate.demo import sshd
+
+    find_sshd = sshd.find_sshd
+
+    def find_sshd_in_e2e_only() -> str:
+        if _running_e2e is False:
+            raise AssertionError("a test outside tests/e2e/ starts sshd: move it to tests/e2e/")
+        return find_sshd()
+
+    sshd.find_sshd = find_sshd_in_e2e_only
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    global _running_e2e
+    _running_e2e = item.get_closest_marker("e2e") is not None

@@ -19,8 +19,6 @@ from sshgate.demo.sshd import EnvironmentServer, free_port
 from sshgate.store import open_store
 from tests.support.deployment import Client, Server, make_bare_repo, sshgate, sshgate_json
 
-pytestmark = pytest.mark.e2e
-
 if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
     pytest.skip("OpenSSH server not installed", allow_module_level=True)
 

@@ -255,3 +255,22 @@ def test_sessions_from_before_an_mfa_change_have_ended() -> None:
     assert session_ended_by_mfa_change(100.0, user(False, 150.0))
     assert not session_ended_by_mfa_change(200.0, user(False, 150.0))
     assert not session_ended_by_mfa_change(100.0, user(True, None))
+
+
+def test_passwords_are_hashed_with_argon2id_at_the_library_s_recommended_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from argon2 import PasswordHasher, Type
+
+    from sshgate.accounts import passwords
+
+    monkeypatch.undo()  # the tests' cheap hasher (tests/conftest.py) off: the real one
+    recommended = PasswordHasher()
+    hasher = passwords._HASHER
+    assert hasher.type is Type.ID
+    assert (hasher.time_cost, hasher.memory_cost, hasher.parallelism) == (
+        recommended.time_cost,
+        recommended.memory_cost,
+        recommended.parallelism,
+    )
+    assert passwords.hash_password("correct horse battery").startswith("$argon2id$")
