@@ -1,7 +1,9 @@
 """One client connection: certificate authentication, then a session per channel.
 
 Authentication accepts only a user certificate that passes every named check in
-`certcheck`; plain keys, passwords and keyboard-interactive are not offered.
+`certcheck`; plain keys, passwords and keyboard-interactive are not offered. Once
+authenticated, the connection's requests go through its `pipeline.Pipeline`, and its
+sessions and tunnels see only a `context.ChannelContext`, never this object.
 """
 
 from __future__ import annotations
@@ -9,52 +11,49 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from dataclasses import replace
+from typing import Protocol
 
 import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
 
 from sshgate import metrics
 from sshgate.ca import CertificateFormatError, PresentedCertificate, parse_certificate
+from sshgate.config import Config
 from sshgate.logs import log
-from sshgate.policy import (
-    EXPIRED_BANNER,
-    REVOKED_BANNER,
-    Decision,
-    Endpoint,
-    GatewaySettings,
-    Identity,
-    RequestKind,
-    Target,
-    decide,
-)
+from sshgate.policy import EXPIRED_BANNER, REVOKED_BANNER, Endpoint, GatewaySettings, Identity, User
 from sshgate.ssh_gateway._agent_adapter import watch_agent_requests
 from sshgate.ssh_gateway._auth_adapter import take_over_public_key_auth
 from sshgate.ssh_gateway._packet_economy import economize
-from sshgate.ssh_gateway.access import refresh_identity, resolve_target
+from sshgate.ssh_gateway.audit import AuditTrail
 from sshgate.ssh_gateway.certcheck import (
     PERMIT_AGENT_FORWARDING,
     PERMIT_PORT_FORWARDING,
-    PERMIT_PTY,
     CheckInput,
     Verdict,
     check_certificate,
     permissions,
 )
+from sshgate.ssh_gateway.context import Activity, ChannelContext
+from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.forwarding import open_tunnel
 from sshgate.ssh_gateway.limits import KEEPALIVE_COUNT_MAX, keepalive_interval
+from sshgate.ssh_gateway.pipeline import STORE_UNAVAILABLE, Pipeline, Who
 from sshgate.ssh_gateway.proxy_protocol import expect_proxy_header, plain_address
-from sshgate.ssh_gateway.session import STORE_UNAVAILABLE, GatewaySession
-from sshgate.ssh_gateway.upstream import UpstreamIdentity, UpstreamPool
-from sshgate.store import AuditEvent, AuditOutcome, StoreError
-
-if TYPE_CHECKING:
-    from sshgate.ssh_gateway.gateway import Gateway
-
+from sshgate.ssh_gateway.registry import LiveChannels
+from sshgate.ssh_gateway.session import GatewaySession
+from sshgate.ssh_gateway.trust import TrustedSigners
+from sshgate.ssh_gateway.upstream import (
+    IdleUpstreams,
+    UpstreamIdentity,
+    UpstreamPool,
+    UpstreamSigner,
+)
+from sshgate.store import AuditEvent, CertificateRecord, Store, StoreError
 
 # How long what the store said about a certificate's user and ledger entry is reused within
-# one connection (between OpenSSH's key query and its signed attempt, and authentication
-# and the first session). Policy (org, grants) is never reused.
+# one connection's authentication (between OpenSSH's key query and its signed attempt).
+# Requests never reuse it: the pipeline reads the store for every decision.
 FRESH_SECONDS = 1.0
 CheckResult = tuple[Verdict, PresentedCertificate | None, Identity | None]
 
@@ -84,28 +83,43 @@ LOGIN_TIMEOUT = "sshgate: login timeout"
 TOO_MANY_AUTH_FAILURES = "too many authentication failures"
 
 
+class Host(Protocol):
+    """What a connection uses of its gateway (`gateway.Gateway`)."""
+
+    config: Config
+    store: Store
+    trusted: TrustedSigners
+    upstream_signer: UpstreamSigner
+    idle_upstreams: IdleUpstreams
+    draining: bool
+    channels: LiveChannels
+    audit: AuditTrail
+
+    def admit(self, conn: GatewayConnection) -> str | None: ...
+
+    def authenticated(self, conn: GatewayConnection) -> None: ...
+
+    def release(self, conn: GatewayConnection) -> None: ...
+
+
 class GatewayConnection(asyncssh.SSHServer):
-    def __init__(self, gateway: Gateway) -> None:
+    def __init__(self, gateway: Host) -> None:
         self.gateway = gateway
         self.requested = ""
         self.client_address = ""
         self.identity: Identity | None = None
+        self.context: ChannelContext | None = None
         self._candidate: tuple[PresentedCertificate, Identity] | None = None
         self._checked: dict[bytes, tuple[float, CheckResult]] = {}
-        self._identity_read_at = float("-inf")
         self._conn: asyncssh.SSHServerConnection | None = None
         self._failures = 0
         self._banner_sent = False
         self.upstreams = UpstreamPool(
             self._upstream_identity, lambda: gateway.upstream_signer, gateway.idle_upstreams
         )
-        self._permissions: dict[str, bool] = {}
         self._denied_blobs: set[bytes] = set()
         self._login_timer: asyncio.TimerHandle | None = None
-        # Open channels, and since when there were none: for the idle timeout of a
-        # connection that carries nothing (an idle ControlMaster, `ssh -N`).
-        self.channels = 0
-        self._quiet_since = time.monotonic()
+        self.activity = Activity()
 
     # lifecycle
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
@@ -160,23 +174,16 @@ class GatewayConnection(asyncssh.SSHServer):
         self.upstreams.close()
 
     def _upstream_identity(self, endpoint: Endpoint) -> UpstreamIdentity:
-        identity = self.identity_or_raise()
-        return UpstreamIdentity(endpoint.user, identity.user.id, identity.user.username)
-
-    # channels, for the idle timeout
-    def channel_opened(self) -> None:
-        self.channels += 1
-
-    def channel_closed(self) -> None:
-        self.channels = max(0, self.channels - 1)
-        if self.channels == 0:
-            self._quiet_since = time.monotonic()
+        if self.context is None:
+            raise RuntimeError("an upstream connection before authentication")
+        user = self.context.pipeline.identity.user
+        return UpstreamIdentity(endpoint.user, user.id, user.username)
 
     def quiet_seconds(self, now: float) -> float:
         """How long an authenticated connection has carried no channel at all (else 0)."""
-        if self.identity is None or self.channels:
+        if self.identity is None:
             return 0.0
-        return now - self._quiet_since
+        return self.activity.quiet_seconds(now)
 
     # authentication
     def begin_auth(self, username: str) -> bool:
@@ -196,9 +203,25 @@ class GatewayConnection(asyncssh.SSHServer):
             idle = self.gateway.config.gateway.idle_timeout
             self._conn.set_keepalive(keepalive_interval(idle), KEEPALIVE_COUNT_MAX)
         if self._candidate is not None:
-            cert, self.identity = self._candidate
-            self._permissions = dict(permissions(cert))
-            self._quiet_since = time.monotonic()
+            cert, identity = self._candidate
+            self.identity = identity
+            gateway = self.gateway
+            pipeline = Pipeline(
+                Who(self.requested, self.client_address),
+                identity,
+                gateway.store,
+                gateway.audit,
+                gateway.channels,
+                lambda: GatewaySettings(gateway.config.gateway.allow_port_forwarding),
+            )
+            self.context = ChannelContext(
+                pipeline,
+                self.upstreams,
+                dict(permissions(cert)),
+                lambda: gateway.config.gateway.env_allowlist,
+                self.activity,
+            )
+            self.activity.restart()
             self.gateway.authenticated(self)
             log(
                 "authenticated",
@@ -228,7 +251,6 @@ class GatewayConnection(asyncssh.SSHServer):
             return None
         if signed:
             self._candidate = (cert, identity)
-            self._identity_read_at = time.monotonic()
         return key
 
     async def _check(
@@ -251,11 +273,8 @@ class GatewayConnection(asyncssh.SSHServer):
             cert = parse_certificate(blob)
         except CertificateFormatError:
             return Verdict(False, "malformed"), None, None
-        store = self.gateway.store
         try:
-            trusted = await self.gateway.trusted.current()
-            record = await store.get_certificate(cert.serial)
-            user = await store.get_user(record.user_id if record else cert.key_id)
+            trusted, record, user = await within(self._read_for(cert))
         except StoreError:
             return Verdict(False, "store-unavailable"), cert, None
         verdict = check_certificate(
@@ -273,6 +292,16 @@ class GatewayConnection(asyncssh.SSHServer):
             permit_agent_forwarding=perms[PERMIT_AGENT_FORWARDING],
         )
         return verdict, cert, identity
+
+    async def _read_for(
+        self, cert: PresentedCertificate
+    ) -> tuple[frozenset[str], CertificateRecord | None, User | None]:
+        """What the certificate checks need of the store, within one deadline together."""
+        store = self.gateway.store
+        trusted = await self.gateway.trusted.current()
+        record = await store.get_certificate(cert.serial)
+        user = await store.get_user(record.user_id if record else cert.key_id)
+        return trusted, record, user
 
     async def _refused(
         self, verdict: Verdict, cert: PresentedCertificate | None, blob: bytes
@@ -302,13 +331,14 @@ class GatewayConnection(asyncssh.SSHServer):
     def session_requested(
         self,
     ) -> tuple[asyncssh.SSHServerChannel[bytes], asyncssh.SSHServerSession[bytes]] | bool:
-        if self.identity is None or self.gateway.draining or self._conn is None:
+        context = self.context
+        if context is None or self.gateway.draining or self._conn is None:
             return False
-        session = GatewaySession(self)
+        session = GatewaySession(context)
         chan: asyncssh.SSHServerChannel[bytes] = self._conn.create_server_channel(encoding=None)
         watch_agent_requests(
             chan,
-            permitted=lambda: self._permissions.get(PERMIT_AGENT_FORWARDING, False),
+            permitted=lambda: context.permissions.get(PERMIT_AGENT_FORWARDING, False),
             requested=session.agent_was_requested,
         )
         return chan, session
@@ -317,86 +347,11 @@ class GatewayConnection(asyncssh.SSHServer):
         self, dest_host: str, dest_port: int, orig_host: str, orig_port: int
     ) -> asyncssh.SSHTCPSession[bytes] | Awaitable[asyncssh.SSHTCPSession[bytes]] | bool:
         """`ssh -L` / `ssh -W`: decided and audited in `forwarding.open_tunnel`."""
-        if self.identity is None or self.gateway.draining:
+        if self.context is None or self.gateway.draining:
             return False
-        return open_tunnel(self, dest_host, dest_port)
+        return open_tunnel(self.context, dest_host, dest_port)
 
-    @property
-    def permits_pty(self) -> bool:
-        return self._permissions.get(PERMIT_PTY, False)
-
-    @property
-    def env_allowlist(self) -> tuple[str, ...]:
-        return self.gateway.config.gateway.env_allowlist
-
-    def identity_or_raise(self) -> Identity:
-        if self.identity is None:
-            raise RuntimeError("session before authentication")
-        return self.identity
-
-    async def decide(self, kind: RequestKind) -> tuple[Decision, Target]:
-        """Decide on the live store: the user, the ledger and the org as they are now.
-
-        The user and the ledger entry are read again unless authentication read them less
-        than a second ago (a fresh `ssh host cmd`); the org and grants are always read."""
-        store = self.gateway.store
-        identity = self.identity_or_raise()
-        if time.monotonic() - self._identity_read_at >= FRESH_SECONDS:
-            identity = await refresh_identity(store, identity)
-            self._identity_read_at = time.monotonic()
-        self.identity = identity
-        target = await resolve_target(store, self.requested, identity.user.id)
-        return self.decide_for(kind, target), target
-
-    def decide_for(self, kind: RequestKind, target: Target) -> Decision:
-        """A further request of a session already decided, on the same live facts."""
-        settings = GatewaySettings(self.gateway.config.gateway.allow_port_forwarding)
-        return decide(self.identity_or_raise(), kind, target, settings)
-
-    # audit
+    # audit of refused authentication (requests are audited by the pipeline)
     async def audit(self, event: AuditEvent) -> int | None:
-        identity = self.identity
-        full = AuditEvent(
-            time=event.time,
-            kind=event.kind,
-            decision=event.decision,
-            reason=event.reason,
-            user_id=identity.user.id if identity else event.user_id,
-            serial=identity.serial if identity else event.serial,
-            client=self.client_address,
-            service=event.service or self.requested,
-            detail=event.detail,
-        )
-        log(
-            "decision",
-            decision=full.decision,
-            rule=full.reason,
-            kind=full.kind,
-            user_id=full.user_id,
-            serial=full.serial,
-            client=full.client,
-            service=full.service,
-        )
-        if full.kind == "auth":
-            metrics.auth_refused(full.reason)
-        else:
-            metrics.decision(full.kind, full.decision, full.reason)
-        return await self.gateway.write_audit(full)
-
-    def session_ended(self, kind: str, audit_id: int | None, outcome: AuditOutcome) -> None:
-        """One log line and the audit outcome for a session or forward that ended."""
-        identity = self.identity
-        log(
-            "session_end",
-            kind=kind,
-            user_id=identity.user.id if identity else None,
-            serial=identity.serial if identity else None,
-            client=self.client_address,
-            service=self.requested,
-            bytes_in=outcome.bytes_in,
-            bytes_out=outcome.bytes_out,
-            exit_status=outcome.exit_status,
-            duration=round(outcome.duration, 3),
-        )
-        if audit_id is not None:
-            self.gateway.write_outcome(audit_id, outcome)
+        full = replace(event, client=self.client_address, service=event.service or self.requested)
+        return await self.gateway.audit.record(full)

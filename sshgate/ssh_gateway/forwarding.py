@@ -10,20 +10,20 @@ upstream connection, so the environment's own AllowTcpForwarding/PermitOpen appl
 
 from __future__ import annotations
 
+import functools
 import ipaddress
-import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import asyncssh
 
 from sshgate.logs import log
 from sshgate.policy import Decision, RequestKind, Target
+from sshgate.ssh_gateway.context import ChannelContext
+from sshgate.ssh_gateway.passage import Passage
+from sshgate.ssh_gateway.pipeline import STORE_UNAVAILABLE_RULE, UNAUDITED, Allowed, Request
 from sshgate.ssh_gateway.traffic import Traffic
 from sshgate.ssh_gateway.upstream import UpstreamError
-from sshgate.store import AuditEvent, AuditOutcome, StoreError
-
-if TYPE_CHECKING:
-    from sshgate.ssh_gateway.connection import GatewayConnection
+from sshgate.store import AuditOutcome
 
 NOT_AN_ENVIRONMENT = "sshgate: port forwarding is only available to environment services"
 NOT_LOOPBACK = (
@@ -61,37 +61,28 @@ def open_failure_reason(lines: tuple[str, ...]) -> str:
 
 
 async def open_tunnel(
-    conn: GatewayConnection, dest_host: str, dest_port: int
+    context: ChannelContext, dest_host: str, dest_port: int
 ) -> asyncssh.SSHTCPSession[bytes]:
-    """Decide, audit, and connect a forwarded channel; raise ChannelOpenError to refuse."""
-    kind = RequestKind.PORT_FORWARD
+    """Decide, audit, and connect a forwarded channel; raise ChannelOpenError to refuse.
+
+    The tunnel is tracked for live re-checks from the decision on, before the environment
+    is reached: one that stops complying meanwhile is closed like any other."""
     detail = f"{dest_host}:{dest_port}"[:256]
-    try:
-        decision, target = await conn.decide(kind)
-    except StoreError:
-        await conn.audit(AuditEvent(time.time(), kind.value, "deny", "store-unavailable"))
-        raise asyncssh.ChannelOpenError(
-            asyncssh.OPEN_CONNECT_FAILED, "sshgate: access cannot be checked right now"
-        ) from None
-    decision = forwarding_decision(decision, target, dest_host)
-    outcome = "allow" if decision.allowed else "deny"
-    audit_id = await conn.audit(
-        AuditEvent(time.time(), kind.value, outcome, decision.rule, detail=detail)
-    )
-    if not decision.allowed:
-        raise asyncssh.ChannelOpenError(
-            asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, open_failure_reason(decision.lines)
+    tunnel = Tunnel(context)
+    request = Request(RequestKind.PORT_FORWARD, detail, narrowed_to(dest_host))
+    answer = await context.pipeline.admit(request, tunnel)
+    if not isinstance(answer, Allowed):
+        unavailable = answer.rule in (STORE_UNAVAILABLE_RULE, UNAUDITED)
+        code = (
+            asyncssh.OPEN_CONNECT_FAILED
+            if unavailable
+            else asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED
         )
-    if audit_id is None:
-        # Every allowed forward leaves an audit record; one that cannot is refused.
-        log("denied_unaudited", service=conn.requested, kind=kind.value)
-        raise asyncssh.ChannelOpenError(
-            asyncssh.OPEN_CONNECT_FAILED, "sshgate: access cannot be checked right now"
-        )
-    assert target.environment is not None
-    tunnel = Tunnel(conn, audit_id)
+        raise asyncssh.ChannelOpenError(code, open_failure_reason(answer.lines))
+    tunnel.audit_id = answer.audit_id
+    assert answer.target.environment is not None
     try:
-        upstream = await conn.upstreams.get(target.environment.upstream)
+        upstream = await context.upstreams.get(answer.target.environment.upstream)
         await upstream.create_connection(tunnel.environment_end, dest_host, dest_port)
     except UpstreamError as exc:
         tunnel.failed()
@@ -105,26 +96,41 @@ async def open_tunnel(
         tunnel.failed()
         reason = f"sshgate: the environment is unreachable ({type(exc).__name__})"
         raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, reason) from None
+    if tunnel.ended:
+        # Closed while the environment was being reached (drain, idle, live policy).
+        tunnel.closed()
+        raise asyncssh.ChannelOpenError(asyncssh.OPEN_CONNECT_FAILED, "sshgate: access was closed")
     return tunnel.client_end()
+
+
+def narrowed_to(dest_host: str) -> Callable[[Decision, Target], Decision]:
+    """The forwarding rule for one destination, as the pipeline applies it."""
+    return functools.partial(_narrowed, dest_host=dest_host)
+
+
+def _narrowed(decision: Decision, target: Target, dest_host: str) -> Decision:
+    return forwarding_decision(decision, target, dest_host)
 
 
 class Tunnel:
     """One forwarded TCP connection: the client's channel and the environment's, bytes both
-    ways with flow control (a full window on one side pauses reading on the other)."""
+    ways with flow control (a full window on one side pauses reading on the other). The
+    environment may speak first (an SSH or SMTP banner) before the client's channel is
+    confirmed: its passage holds that until it is."""
 
     kind = RequestKind.PORT_FORWARD
 
-    def __init__(self, connection: GatewayConnection, audit_id: int | None) -> None:
-        self.connection = connection
+    def __init__(self, context: ChannelContext) -> None:
+        self._context = context
         self.traffic = Traffic()
-        self._audit_id = audit_id
+        self.audit_id: int | None = None
         self._client: asyncssh.SSHTCPChannel[bytes] | None = None
         self._environment: asyncssh.SSHTCPChannel[bytes] | None = None
-        # The environment may speak first (an SSH or SMTP banner) before the client's
-        # channel is confirmed: held, with reading paused, until it is.
-        self._held: list[bytes] = []
-        self._held_eof = False
-        self._ended = False
+        self._to_client = Passage()
+
+    @property
+    def ended(self) -> bool:
+        return self._to_client.ended
 
     def client_end(self) -> _ClientEnd:
         return _ClientEnd(self)
@@ -135,34 +141,20 @@ class Tunnel:
     # the environment's channel
     def environment_opened(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
         self._environment = chan
+        self._to_client.set_source(chan)
 
     def from_environment(self, data: bytes) -> None:
         self.traffic.to_client(len(data))
-        if self._client is None:
-            self._held.append(data)
-            if self._environment is not None:
-                self._environment.pause_reading()
-            return
-        _write(self._client, data)
+        self._to_client.send(data)
 
     def environment_eof(self) -> None:
-        if self._client is None:
-            self._held_eof = True
-        else:
-            _write_eof(self._client)
+        self._to_client.send_eof()
 
     # the client's channel
     def client_opened(self, chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-        self._client = chan
-        self.connection.channel_opened()
-        self.connection.gateway.track(self)
-        for data in self._held:
-            _write(chan, data)
-        self._held.clear()
-        if self._held_eof:
-            _write_eof(chan)
-        if self._environment is not None:
-            self._environment.resume_reading()
+        if self._to_client.attach(chan):
+            self._client = chan
+            self._context.activity.opened()
 
     def from_client(self, data: bytes) -> None:
         self.traffic.to_environment(len(data))
@@ -170,8 +162,8 @@ class Tunnel:
             _write(self._environment, data)
 
     def client_eof(self) -> None:
-        if self._environment is not None:
-            _write_eof(self._environment)
+        if self._environment is not None and not self._environment.is_closing():
+            self._environment.write_eof()
 
     # flow control: a full window on one side pauses reading on the other
     def pause_environment(self) -> None:
@@ -207,22 +199,22 @@ class Tunnel:
     def terminate(self, decision: Decision) -> None:
         """Live policy: the user no longer complies. A TCP channel cannot carry the
         message, so the forward is just closed."""
-        log("session_closed", rule=decision.rule, service=self.connection.requested)
+        log("session_closed", rule=decision.rule, service=self._context.requested)
         self.closed()
 
     def announce_and_close(self, line: str) -> None:
         self.closed()
 
     def _finish(self, status: int | None = None) -> None:
-        if self._ended:
+        if not self._to_client.end():
             return
-        self._ended = True
-        self.connection.gateway.untrack(self)
+        pipeline = self._context.pipeline
+        pipeline.release(self)
         if self._client is not None:
-            self.connection.channel_closed()
-        self.connection.session_ended(
-            self.kind.value,
-            self._audit_id,
+            self._context.activity.closed()
+        pipeline.ended(
+            self.kind,
+            self.audit_id,
             AuditOutcome(
                 bytes_in=self.traffic.bytes_in,
                 bytes_out=self.traffic.bytes_out,
@@ -284,8 +276,3 @@ def _write(chan: asyncssh.SSHTCPChannel[bytes], data: bytes) -> None:
     # The other side may close while data is in flight; what arrives then has nowhere to go.
     if not chan.is_closing():
         chan.write(data)
-
-
-def _write_eof(chan: asyncssh.SSHTCPChannel[bytes]) -> None:
-    if not chan.is_closing():
-        chan.write_eof()

@@ -3,7 +3,9 @@
 Live policy: every open session is decided again whenever the store's policy version moves,
 and closed with the message that applies once it no longer complies. The version is read
 every second, and at once when the store pushes a change (PostgreSQL NOTIFY, from any
-process sharing the database: see `policy_changes`).
+process sharing the database: see `policy_changes`). A store that does not answer the
+version within its deadline for longer than STORE_OUTAGE_GRACE closes every open session:
+the gateway can no longer tell which comply.
 """
 
 from __future__ import annotations
@@ -12,48 +14,36 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Coroutine
-from typing import Any, Protocol
+from collections.abc import Coroutine
+from typing import Any
 
 import asyncssh
 
 from sshgate import metrics
 from sshgate.config import Config, split_host_port
 from sshgate.logs import log
-from sshgate.policy import DRAINING, Decision, RequestKind, Target
+from sshgate.policy import DRAINING
+from sshgate.ssh_gateway.audit import AuditTrail
 from sshgate.ssh_gateway.connection import GatewayConnection
+from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.policy_changes import PolicyChanges
+from sshgate.ssh_gateway.registry import LiveChannels
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import IdleUpstreams, UpstreamSigner
-from sshgate.store import AuditEvent, AuditOutcome, GatewayHostKey, LiveSession, Store, StoreError
+from sshgate.store import GatewayHostKey, Store, StoreError
 
 POLICY_POLL_SECONDS = 1.0
 HEARTBEAT_ROUNDS = 5  # the session registry's heartbeat, every 5 policy polls
-# An open session outlives a store outage at most this long before it is closed.
-STORE_OUTAGE_GRACE = 8.0
+# How long after the last policy version the store gave open sessions go on when it stops
+# answering. Reads fail at the store deadline (deadline.STORE_DEADLINE, 3 s) at the latest,
+# so a session is closed within grace + poll + 2 deadlines = 6 + 1 + ... < 10 s of the outage.
+STORE_OUTAGE_GRACE = 6.0
 STORE_LOST = "sshgate: access cannot be checked right now; closing this session"
 IDLE_SESSION = "sshgate: closing this session after {seconds} seconds without traffic"
 IDLE_CONNECTION = "sshgate: closing this connection after {seconds} seconds without a session"
 # After the drain message, a moment for it to reach the client before the disconnect.
 DRAIN_FLUSH_SECONDS = 0.2
-
-
-class OpenChannel(Protocol):
-    """A session or forwarded connection being relayed to an environment: what live policy,
-    the idle timeout and draining act on (GatewaySession, forwarding.Tunnel)."""
-
-    @property
-    def kind(self) -> RequestKind | None: ...
-
-    @property
-    def connection(self) -> GatewayConnection: ...
-
-    def idle_seconds(self, now: float) -> float: ...
-
-    def terminate(self, decision: Decision) -> None: ...
-
-    def announce_and_close(self, line: str) -> None: ...
 
 
 class Gateway:
@@ -75,7 +65,6 @@ class Gateway:
         self.trusted = TrustedSigners(
             store, config.ca.trusted_public_keys, config.ca.max_certificate_ttl
         )
-        self.sessions: set[OpenChannel] = set()
         self.draining = False
         self._connections: set[GatewayConnection] = set()
         self._admission = Admission()
@@ -85,8 +74,9 @@ class Gateway:
         # This process in the store's registry of open sessions, which lets
         # `org mfa-required ORG on` say how many sessions it will close.
         self.gateway_id = str(uuid.uuid4())
+        self.channels = LiveChannels(store, self.gateway_id, self._spawn)
+        self.audit = AuditTrail(store, self._spawn)
         self.idle_upstreams = IdleUpstreams()
-        self._live: dict[OpenChannel, str] = {}
         self.policy_changes = PolicyChanges(store)
 
     # listener
@@ -176,47 +166,14 @@ class Gateway:
         if self._server is not None:
             self._server.close()
         deadline = time.monotonic() + timeout
-        while self.sessions and time.monotonic() < deadline:
+        while self.channels and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
-        for session in list(self.sessions):
+        for session in self.channels.all():
             session.announce_and_close(DRAINING)
         await asyncio.sleep(DRAIN_FLUSH_SECONDS)
         await self.close()
 
-    # sessions being relayed
-    def track(self, session: OpenChannel) -> None:
-        self.sessions.add(session)
-        metrics.active_sessions(len(self.sessions))
-        live = self._live_session(session)
-        if live is not None:
-            self._live[session] = live.id
-            self._spawn(self._registry(self.store.open_live_session(live)))
-
-    def untrack(self, session: OpenChannel) -> None:
-        self.sessions.discard(session)
-        metrics.active_sessions(len(self.sessions))
-        live_id = self._live.pop(session, None)
-        if live_id is not None:
-            self._spawn(self._registry(self.store.close_live_session(live_id)))
-
-    def _live_session(self, session: OpenChannel) -> LiveSession | None:
-        target: Target | None = getattr(session, "target", None)
-        identity = session.connection.identity
-        if target is None or target.project is None or identity is None:
-            return None
-        return LiveSession(
-            id=str(uuid.uuid4()),
-            gateway_id=self.gateway_id,
-            user_id=identity.user.id,
-            serial=identity.serial,
-            org=target.project.org,
-            has_mfa=identity.has_mfa,
-            has_key=identity.has_key,
-            opened_at=time.time(),
-            project_id=target.project.id,
-        )
-
-    async def _registry(self, write: Awaitable[None]) -> None:
+    async def _registry(self, write: Coroutine[Any, Any, None]) -> None:
         # The registry only feeds a count shown to admins; decisions never read it.
         try:
             await write
@@ -250,27 +207,10 @@ class Gateway:
         self._admission.release(conn)
         metrics.connections_open(len(self._connections))
 
-    # audit
-    async def write_audit(self, event: AuditEvent) -> int | None:
-        try:
-            return await self.store.audit(event)
-        except StoreError as exc:
-            log("audit_write_failed", error=str(exc))
-            return None
-
-    def write_outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
-        self._spawn(self._write_outcome(audit_id, outcome))
-
-    async def _write_outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
-        try:
-            await self.store.audit_outcome(audit_id, outcome)
-        except StoreError as exc:
-            log("audit_write_failed", error=str(exc))
-
     # supervision: live policy (each second, and when the store pushes a change), idle timeouts
     async def _supervise(self) -> None:
         seen: int | None = None
-        failing_since: float | None = None
+        answered_at = time.monotonic()  # when the last version read that succeeded started
         rounds = 0
         next_round = time.monotonic() + POLICY_POLL_SECONDS
         self.policy_changes.start()
@@ -283,15 +223,15 @@ class Gateway:
                 if rounds % HEARTBEAT_ROUNDS == 0:
                     self._spawn(self._heartbeat())
                 self.close_idle(now)
+            asked_at = time.monotonic()
             try:
-                version = await self.store.policy_version()
-                failing_since = None
+                version = await within(self.store.policy_version())
             except StoreError:
-                failing_since = failing_since or time.monotonic()
-                if time.monotonic() - failing_since > STORE_OUTAGE_GRACE:
-                    for session in list(self.sessions):
+                if time.monotonic() - answered_at > STORE_OUTAGE_GRACE:
+                    for session in self.channels.all():
                         session.announce_and_close(STORE_LOST)
                 continue
+            answered_at = asked_at
             if version != seen:
                 if seen is not None:
                     log("policy_changed", version=version, via="notify" if pushed else "poll")
@@ -304,9 +244,9 @@ class Gateway:
         idle = self.config.gateway.idle_timeout
         if not idle:
             return
-        for session in list(self.sessions):
+        for session in self.channels.all():
             if session.idle_seconds(now) >= idle:
-                log("session_idle", service=session.connection.requested, seconds=idle)
+                log("session_idle", kind=session.kind.value, seconds=idle)
                 metrics.limit_reached("idle-timeout")
                 session.announce_and_close(IDLE_SESSION.format(seconds=idle))
         for conn in list(self._connections):
@@ -318,19 +258,7 @@ class Gateway:
                 )
 
     async def recheck_sessions(self) -> int:
-        """Decide every open session again; close those that no longer comply."""
-        closed = 0
-        for session in list(self.sessions):
-            if session.kind is None:
-                continue
-            try:
-                decision, _ = await session.connection.decide(session.kind)
-            except StoreError:
-                continue
-            if not decision.allowed:
-                await session.connection.audit(
-                    AuditEvent(time.time(), session.kind.value, "close", decision.rule)
-                )
-                session.terminate(decision)
-                closed += 1
-        return closed
+        """The policy moved: decide every open session again, close those that no longer
+        comply. Requests being decided right now see the move and decide again."""
+        self.channels.policy_moved()
+        return await self.channels.recheck_all()

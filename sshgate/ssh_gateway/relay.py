@@ -1,8 +1,9 @@
 """The byte relay between a client's session channel and the environment's session channel.
 
 Flow control runs both ways (a full window on one side pauses reading on the other), data
-and EOF that arrive before the upstream channel exists are held, and the upstream's exit
-status or signal becomes the client's.
+and EOF that arrive before the upstream channel exists are held (`passage.Passage`), and the
+upstream's exit status or signal becomes the client's. The relay exists from the moment the
+client's channel opens, so that it holds what the client sends while the request is decided.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 import asyncssh
 
+from sshgate.ssh_gateway.passage import Passage
 from sshgate.ssh_gateway.traffic import Traffic
 
 ENVIRONMENT_LOST = "sshgate: the environment closed the connection"
@@ -49,7 +51,8 @@ class UpstreamSide(asyncssh.SSHClientSession[bytes]):
 
 
 class Relay:
-    """Carries one session's bytes; created once the decision allowed it."""
+    """Carries one session's bytes; its passage holds them until the environment's channel
+    is attached, and its lifecycle ends once (`ended`)."""
 
     def __init__(
         self,
@@ -58,16 +61,14 @@ class Relay:
         pty: bool = False,
     ) -> None:
         self.client_chan = client_chan
-        self._line_end = "\r\n" if pty else "\n"
+        self.pty = pty
         self.upstream_chan: asyncssh.SSHClientChannel[bytes] | None = None
         self.exit_status: int | None = None
         self.exit_signal: tuple[str, bool, str, str] | None = None
         self.traffic = Traffic()
-        self._held: list[bytes] = []
-        self._held_eof = False
+        self._to_environment = Passage(client_chan)
         self._upstream_eof = False
         self._on_end = on_end
-        self._ended = False
 
     @property
     def bytes_in(self) -> int:
@@ -77,31 +78,25 @@ class Relay:
     def bytes_out(self) -> int:
         return self.traffic.bytes_out
 
-    def attach(self, upstream_chan: asyncssh.SSHClientChannel[bytes]) -> None:
+    @property
+    def ended(self) -> bool:
+        return self._to_environment.ended
+
+    def attach(self, upstream_chan: asyncssh.SSHClientChannel[bytes]) -> bool:
+        """The environment's channel exists. False (and it is closed) when the session
+        ended while the environment was being reached (drain, idle, live policy)."""
+        if not self._to_environment.attach(upstream_chan):
+            return False
         self.upstream_chan = upstream_chan
-        for data in self._held:
-            upstream_chan.write(data)
-        self._held.clear()
-        if self._held_eof:
-            upstream_chan.write_eof()
-        self.client_chan.resume_reading()
+        return True
 
     # client -> environment
     def from_client(self, data: bytes) -> None:
         self.traffic.to_environment(len(data))
-        if self.upstream_chan is None:
-            # Until the environment's channel exists: hold, and stop reading so that what
-            # is held stays within one window.
-            self.client_chan.pause_reading()
-            self._held.append(data)
-            return
-        self.upstream_chan.write(data)
+        self._to_environment.send(data)
 
     def client_sent_eof(self) -> None:
-        if self.upstream_chan is None:
-            self._held_eof = True
-        else:
-            self.upstream_chan.write_eof()
+        self._to_environment.send_eof()
 
     def pause_upstream(self) -> None:
         if self.upstream_chan is not None:
@@ -135,36 +130,37 @@ class Relay:
             self._exit_client()
 
     def upstream_closed(self) -> None:
-        if self._ended:
+        if self.ended:
             return
         if self.exit_status is not None or self.exit_signal is not None:
             self._exit_client()
             return
         chan = self.client_chan
         if not chan.is_closing():
-            chan.write_stderr((ENVIRONMENT_LOST + self._line_end).encode())
-        self._finish(255)
+            line_end = "\r\n" if self.pty else "\n"
+            chan.write_stderr((ENVIRONMENT_LOST + line_end).encode())
+        self.finish(255)
         chan.exit(255)
 
     def _exit_client(self) -> None:
-        if self._ended:
+        if self.ended:
             return
         chan = self.client_chan
         if self.exit_signal is not None:
             signal, core_dumped, msg, lang = self.exit_signal
-            self._finish(None)
+            self.finish(None)
             chan.exit_with_signal(signal, core_dumped, msg, lang)
         elif self.exit_status is not None:
-            self._finish(self.exit_status)
+            self.finish(self.exit_status)
             chan.exit(self.exit_status)
 
     def close_upstream(self) -> None:
         if self.upstream_chan is not None:
             self.upstream_chan.close()
 
-    def _finish(self, status: int | None) -> None:
-        if not self._ended:
-            self._ended = True
+    def finish(self, status: int | None) -> None:
+        """End the session's lifecycle; the outcome is recorded by the first call only."""
+        if self._to_environment.end():
             self._on_end(status)
 
     # Forwarded session requests.

@@ -11,7 +11,6 @@ import asyncio
 import fnmatch
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 import asyncssh
 
@@ -26,17 +25,19 @@ from sshgate.policy import (
     render,
     upstream_git_command,
 )
+from sshgate.ssh_gateway._agent_adapter import decide_agent_opens
+from sshgate.ssh_gateway.certcheck import PERMIT_PTY
+from sshgate.ssh_gateway.context import ChannelContext
+from sshgate.ssh_gateway.pipeline import Allowed, Request
 from sshgate.ssh_gateway.plan import Plan, SessionRequest, greeting, plan_session
 from sshgate.ssh_gateway.relay import Relay, relay_factory
 from sshgate.ssh_gateway.upstream import UpstreamError
-from sshgate.store import AuditEvent, AuditOutcome, StoreError
+from sshgate.store import AuditOutcome
 
-if TYPE_CHECKING:
-    from sshgate.ssh_gateway.connection import GatewayConnection
-
-STORE_UNAVAILABLE = "sshgate: access cannot be checked right now; try again later"
 UPSTREAM_FAILURE_STATUS = 255
 ALWAYS_PASSED_ENV = ("GIT_PROTOCOL",)
+MALFORMED = "malformed-request"
+AGENT_FROM_ENVIRONMENT = "opened by the environment"
 
 
 def allowed_environment(
@@ -51,27 +52,31 @@ def allowed_environment(
 
 
 class GatewaySession(asyncssh.SSHServerSession[bytes]):
-    def __init__(self, conn: GatewayConnection) -> None:
-        self._conn = conn
-        self.connection = conn
+    def __init__(self, context: ChannelContext) -> None:
+        self._context = context
+        self._pipeline = context.pipeline
         self._chan: asyncssh.SSHServerChannel[bytes] | None = None
         self._pty: tuple[str, tuple[int, int, int, int], Mapping[int, int]] | None = None
         self._request: SessionRequest | None = None
         self._relay: Relay | None = None
         self._task: asyncio.Task[None] | None = None
         self._audit_id: int | None = None
+        self._agent_audit_id: int | None = None
+        self._agent_upstream: asyncssh.SSHClientConnection | None = None
         self._started = time.monotonic()
-        self._finished = False
-        self._early: list[bytes] = []
-        self._early_eof = False
-        self.kind: RequestKind | None = None
-        self.target: Target | None = None
+        self._decided: RequestKind | None = None
         self.agent_requested = False
+
+    @property
+    def kind(self) -> RequestKind:
+        return self._decided or RequestKind.SHELL
 
     # asyncssh hooks: requests
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan
-        self._conn.channel_opened()
+        # From now on, what the client sends is held until the environment's channel exists.
+        self._relay = Relay(chan, self._ended)
+        self._context.activity.opened()
 
     def agent_was_requested(self) -> None:
         self.agent_requested = True
@@ -79,21 +84,23 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     def pty_requested(
         self, term_type: str, term_size: tuple[int, int, int, int], term_modes: Mapping[int, int]
     ) -> bool:
-        if not self._conn.permits_pty:
+        if not self._context.permissions.get(PERMIT_PTY, False):
             return False
         self._pty = (term_type, _sane_size(term_size), dict(term_modes))
+        if self._relay is not None:
+            self._relay.pty = True
         return True
 
     def shell_requested(self) -> bool:
-        self._request = SessionRequest(self._conn.requested, "shell")
+        self._request = SessionRequest(self._context.requested, "shell")
         return True
 
     def exec_requested(self, command: str) -> bool:
-        self._request = SessionRequest(self._conn.requested, "exec", command)
+        self._request = SessionRequest(self._context.requested, "exec", command)
         return True
 
     def subsystem_requested(self, subsystem: str) -> bool:
-        self._request = SessionRequest(self._conn.requested, "subsystem", subsystem)
+        self._request = SessionRequest(self._context.requested, "subsystem", subsystem)
         return True
 
     def session_started(self) -> None:
@@ -103,16 +110,10 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     def data_received(self, data: bytes, datatype: asyncssh.DataType) -> None:
         if self._relay is not None:
             self._relay.from_client(data)
-        elif self._chan is not None:
-            # Before the decision: hold nothing beyond one window's worth.
-            self._chan.pause_reading()
-            self._early.append(data)
 
     def eof_received(self) -> bool:
         if self._relay is not None:
             self._relay.client_sent_eof()
-        else:
-            self._early_eof = True
         return True
 
     def pause_writing(self) -> None:
@@ -138,10 +139,9 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     def connection_lost(self, exc: Exception | None) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        if self._relay is not None:
-            self._relay.close_upstream()
+        self._close_upstream()
         self._record_end(None)
-        self._conn.channel_closed()
+        self._context.activity.closed()
 
     # the decision
     async def _run(self) -> None:
@@ -149,59 +149,41 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         if chan is None or request is None:
             return
         plan = plan_session(request)
-        self.kind = plan.kind
+        self._decided = plan.kind
+        detail = request.command
         if plan.refusal is not None:
-            await self._audit("deny", "malformed-request", request)
+            refused = Request(plan.kind, detail)
+            await self._pipeline.audit(refused, "deny", MALFORMED)
             self._refuse((plan.refusal,), plan.refusal_status)
             return
-        try:
-            decision, target = await self._conn.decide(plan.kind)
-        except StoreError:
-            await self._audit("deny", "store-unavailable", request)
-            self._refuse((STORE_UNAVAILABLE,), 1)
+        answer = await self._pipeline.admit(Request(plan.kind, detail), self)
+        if not isinstance(answer, Allowed):
+            self._refuse(answer.lines, answer.exit_status)
             return
-        self.target = target
-        await self._audit("allow" if decision.allowed else "deny", decision.rule, request)
-        if not decision.allowed:
-            self._refuse(decision.lines, decision.exit_status)
-            return
-        if self._audit_id is None:
-            # Every allowed request leaves an audit record; one that cannot is denied.
-            log("denied_unaudited", service=request.requested, kind=plan.kind.value)
-            self._refuse((STORE_UNAVAILABLE,), 1)
-            return
+        self._audit_id = answer.audit_id
         if plan.kind is RequestKind.GIT_GREETING:
-            self._greet(target)
+            self._greet(answer.target)
             return
-        await self._forward(plan, target, request)
+        await self._forward(plan, answer.target, request)
 
     def _greet(self, target: Target) -> None:
         assert self._chan is not None and target.project is not None
-        user = self._conn.identity_or_raise().user
+        user = self._pipeline.identity.user
         can_push = capability(target.org_role, target.project_role) >= Capability.WRITE
         line = greeting(user.username, target.project.id, target.project.title, can_push)
         self._chan.write(render((line,), self._pty is not None))
         self._end(0)
 
     async def _forward(self, plan: Plan, target: Target, request: SessionRequest) -> None:
-        assert self._chan is not None
-        self._relay = Relay(self._chan, self._record_end, pty=self._pty is not None)
-        # What the client sent before the decision goes first; the relay holds it (and
-        # what follows) until the environment's channel is attached.
-        for data in self._early:
-            self._relay.from_client(data)
-        self._early.clear()
-        if self._early_eof:
-            self._relay.client_sent_eof()
-        self._conn.gateway.track(self)
+        assert self._chan is not None and self._relay is not None
+        relay = self._relay
         try:
             endpoint, command, subsystem = _upstream_action(plan, target, request)
-            agent_path = await self._agent_for(plan, target)
-            upstream = await self._conn.upstreams.get(endpoint, agent_path)
-            env = allowed_environment(self._chan.get_environment(), self._conn.env_allowlist)
+            upstream = await self._upstream(plan, endpoint)
+            env = allowed_environment(self._chan.get_environment(), self._context.env_allowlist())
             pty = self._pty
             upstream_chan, _ = await upstream.create_session(
-                relay_factory(self._relay),
+                relay_factory(relay),
                 command=command,
                 subsystem=subsystem,
                 env=env,
@@ -218,13 +200,25 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             log("upstream_session_failed", service=request.requested, error=type(exc).__name__)
             self._refuse(("sshgate: the environment refused the session",), UPSTREAM_FAILURE_STATUS)
             return
-        if self._finished:
+        if not relay.attach(upstream_chan):
             # Closed while the environment was being reached (drain, idle, live policy).
-            upstream_chan.close()
-            return
-        self._relay.attach(upstream_chan)
+            self._close_upstream()
 
-    async def _agent_for(self, plan: Plan, target: Target) -> str | None:
+    async def _upstream(self, plan: Plan, endpoint: Endpoint) -> asyncssh.SSHClientConnection:
+        """The upstream connection for this session. One that forwards the client's agent is
+        this session's own: closed when the session ends, never shared or parked."""
+        agent_path = await self._agent_for(plan)
+        if agent_path is None:
+            return await self._context.upstreams.get(endpoint)
+        upstream = await self._context.upstreams.connect_with_agent(endpoint, agent_path)
+        self._agent_upstream = upstream
+        if self._relay is None or self._relay.ended:
+            upstream.close()
+            raise UpstreamError("sshgate: the session ended")
+        decide_agent_opens(upstream, self._agent_opened_by_environment)
+        return upstream
+
+    async def _agent_for(self, plan: Plan) -> str | None:
         """The client's forwarded agent, when this session asked for it and policy allows.
 
         A refusal is one line on stderr and the session goes on without the agent, as with
@@ -232,32 +226,35 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         """
         if not self.agent_requested or plan.git_operation is not None or self._chan is None:
             return None
-        kind = RequestKind.AGENT_FORWARD
-        decision = self._conn.decide_for(kind, target)
-        await self._conn.audit(
-            AuditEvent(
-                time.time(),
-                kind.value,
-                "allow" if decision.allowed else "deny",
-                decision.rule,
-                service=target.requested,
-            )
-        )
-        if not decision.allowed:
+        answer = await self._pipeline.admit(Request(RequestKind.AGENT_FORWARD), None)
+        if not isinstance(answer, Allowed):
             if not self._chan.is_closing():
-                self._chan.write_stderr(render(decision.lines, self._pty is not None))
+                self._chan.write_stderr(render(answer.lines, self._pty is not None))
             return None
+        self._agent_audit_id = answer.audit_id
         return self._chan.get_agent_path()
+
+    async def _agent_opened_by_environment(self) -> bool:
+        """A process in the environment opened the forwarded agent: decided live."""
+        if self._relay is None or self._relay.ended:
+            return False
+        request = Request(RequestKind.AGENT_FORWARD, AGENT_FROM_ENVIRONMENT)
+        answer = await self._pipeline.admit(request, None)
+        if not isinstance(answer, Allowed):
+            return False
+        # The audit record has no byte count: the agent's traffic is not seen here.
+        self._pipeline.ended(RequestKind.AGENT_FORWARD, answer.audit_id, AuditOutcome(0, 0, 0, 0))
+        return not self._relay.ended
 
     # ending
     def idle_seconds(self, now: float) -> float:
-        if self._relay is None:
+        if self._relay is None or self._relay.upstream_chan is None:
             return now - self._started
         return self._relay.traffic.idle_seconds(now)
 
     def _refuse(self, lines: tuple[str, ...], status: int) -> None:
         assert self._chan is not None
-        if self._finished:
+        if self._relay is not None and self._relay.ended:
             return  # already ended (drain, idle, live policy) while this was decided
         if not self._chan.is_closing():
             self._chan.write_stderr(render(lines, self._pty is not None))
@@ -268,40 +265,35 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
         self._record_end(status)
         self._chan.exit(status)
 
-    def terminate(self, decision: Decision) -> None:
-        """Close a session that no longer complies, with the message that applies."""
-        if self._chan is None or self._finished:
-            return
+    def _close_upstream(self) -> None:
         if self._relay is not None:
             self._relay.close_upstream()
-        log("session_closed", rule=decision.rule, service=self._conn.requested)
+        if self._agent_upstream is not None:
+            self._agent_upstream.close()
+
+    def terminate(self, decision: Decision) -> None:
+        """Close a session that no longer complies, with the message that applies."""
+        if self._chan is None or self._relay is None or self._relay.ended:
+            return
+        self._close_upstream()
+        log("session_closed", rule=decision.rule, service=self._context.requested)
         self._refuse(decision.lines, 1)
 
     def announce_and_close(self, line: str) -> None:
-        if self._chan is None or self._finished:
+        if self._chan is None or self._relay is None or self._relay.ended:
             return
-        if self._relay is not None:
-            self._relay.close_upstream()
+        self._close_upstream()
         self._refuse((line,), UPSTREAM_FAILURE_STATUS)
 
-    async def _audit(self, decision: str, rule: str, request: SessionRequest) -> None:
-        self._audit_id = await self._conn.audit(
-            AuditEvent(
-                time=time.time(),
-                kind=(self.kind.value if self.kind else request.action),
-                decision=decision,
-                reason=rule,
-                service=request.requested,
-                detail=(request.command or "")[:256] or None,
-            )
-        )
-
     def _record_end(self, status: int | None) -> None:
-        if self._finished:
-            return
-        self._finished = True
-        self._conn.gateway.untrack(self)
-        if self.kind is None:
+        if self._relay is not None:
+            self._relay.finish(status)  # calls _ended, the first time only
+
+    def _ended(self, status: int | None) -> None:
+        self._pipeline.release(self)
+        if self._agent_upstream is not None:
+            self._agent_upstream.close()  # its agent goes with the session
+        if self._decided is None:
             return  # never decided: nothing was audited, nothing to report
         relay = self._relay
         outcome = AuditOutcome(
@@ -310,7 +302,9 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
             exit_status=status,
             duration=time.monotonic() - self._started,
         )
-        self._conn.session_ended(self.kind.value, self._audit_id, outcome)
+        self._pipeline.ended(self._decided, self._audit_id, outcome)
+        if self._agent_audit_id is not None:
+            self._pipeline.ended(RequestKind.AGENT_FORWARD, self._agent_audit_id, outcome)
 
 
 def _upstream_action(

@@ -146,7 +146,6 @@ async def connect_upstream(
     return conn
 
 
-_PoolKey = tuple[Endpoint, str | None]
 _IdleKey = tuple[Endpoint, str]  # environment, sshgate user id
 LINGER_SECONDS = 30.0
 MAX_IDLE = 1000
@@ -201,8 +200,8 @@ class IdleUpstreams:
 class UpstreamPool:
     """One client connection's upstream connections, shared by that connection's channels.
 
-    Keyed by environment endpoint and forwarded agent: a connection that forwards the
-    client's agent serves only the sessions that asked for it. Pools are never shared
+    Keyed by environment endpoint; a connection that forwards the client's agent is a
+    session's own (`connect_with_agent`), outside the pool. Pools are never shared
     between client connections, so an upstream connection only ever carries one sshgate
     user's traffic to one environment.
     """
@@ -216,16 +215,13 @@ class UpstreamPool:
         self._who = who
         self._signer = signer
         self._idle = idle
-        self._futures: dict[_PoolKey, asyncio.Future[asyncssh.SSHClientConnection]] = {}
+        self._futures: dict[Endpoint, asyncio.Future[asyncssh.SSHClientConnection]] = {}
         self._closed = False
 
-    async def get(
-        self, endpoint: Endpoint, agent_path: str | None = None
-    ) -> asyncssh.SSHClientConnection:
+    async def get(self, endpoint: Endpoint) -> asyncssh.SSHClientConnection:
         if self._closed:
             raise UpstreamError("sshgate: the connection is closing")
-        key = (endpoint, agent_path)
-        future = self._futures.get(key)
+        future = self._futures.get(endpoint)
         if future is not None and future.done():
             failed = future.exception() is not None
             if failed or future.result().is_closed():
@@ -233,28 +229,35 @@ class UpstreamPool:
                 # connected to again rather than failing this session.
                 future = None
         if future is None:
-            future = asyncio.ensure_future(self._connect(endpoint, agent_path))
-            self._futures[key] = future
+            future = asyncio.ensure_future(self._connect(endpoint))
+            self._futures[endpoint] = future
         return await asyncio.shield(future)
 
-    async def _connect(
-        self, endpoint: Endpoint, agent_path: str | None
-    ) -> asyncssh.SSHClientConnection:
+    async def _connect(self, endpoint: Endpoint) -> asyncssh.SSHClientConnection:
         who = self._who(endpoint)
-        if agent_path is None and self._idle is not None:
+        if self._idle is not None:
             parked = self._idle.take(endpoint, who.user_id)
             if parked is not None:
                 metrics.upstream_reused()
                 return parked
-        return await connect_upstream(endpoint, who, self._signer(), agent_path)
+        return await connect_upstream(endpoint, who, self._signer())
+
+    async def connect_with_agent(
+        self, endpoint: Endpoint, agent_path: str
+    ) -> asyncssh.SSHClientConnection:
+        """A connection of one session's own that forwards the client's agent: never shared
+        with another session, never parked; the session closes it when it ends."""
+        if self._closed:
+            raise UpstreamError("sshgate: the connection is closing")
+        return await connect_upstream(endpoint, self._who(endpoint), self._signer(), agent_path)
 
     def close(self) -> None:
         """The client connection is gone: park what may serve this user again, close the rest."""
         self._closed = True
-        for (endpoint, agent_path), future in self._futures.items():
+        for endpoint, future in self._futures.items():
             if future.done() and not future.cancelled() and future.exception() is None:
                 conn = future.result()
-                if agent_path is None and self._idle is not None:
+                if self._idle is not None:
                     self._idle.park(endpoint, self._who(endpoint).user_id, conn)
                 else:
                     conn.close()

@@ -17,7 +17,14 @@ from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca.keys import KeyDir
 from sshgate.demo.sshd import EnvironmentServer, free_port
 from sshgate.store import open_store
-from tests.support.deployment import Client, Server, make_bare_repo, sshgate, sshgate_json
+from tests.support.deployment import (
+    Client,
+    EchoServer,
+    Server,
+    make_bare_repo,
+    sshgate,
+    sshgate_json,
+)
 
 if shutil.which("sshd") is None and not Path("/usr/sbin/sshd").exists():
     pytest.skip("OpenSSH server not installed", allow_module_level=True)
@@ -215,3 +222,13 @@ def carol(deployment: Deployment) -> Client:
     client = deployment.client("carol")
     deployment.issue(client, "carol", ("pwd",))
     return client
+
+
+@pytest.fixture(scope="module")
+def echo() -> Iterator[EchoServer]:
+    """A TCP echo server on the environment's host, a destination for port forwards."""
+    server = EchoServer()
+    try:
+        yield server
+    finally:
+        server.close()

@@ -22,6 +22,7 @@ from sshgate.demo.sshd import EnvironmentServer, free_port
 from tests.e2e.conftest import PASSWORD, Deployment
 from tests.support.deployment import (
     Client,
+    ControlMaster,
     EchoServer,
     issue_certificate,
     log_count,
@@ -33,15 +34,6 @@ from tests.support.deployment import (
 
 NOT_LOOPBACK = "sshgate: port forwarding only reaches the environment itself"
 _SPARE_NAMES = (f"spare{n}" for n in itertools.count(1))
-
-
-@pytest.fixture(scope="module")
-def echo() -> Iterator[EchoServer]:
-    server = EchoServer()
-    try:
-        yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -262,7 +254,7 @@ def test_multiplexed_session_without_agent_does_not_share_the_agent_connection(
     logins = upstream_logins(deployment.env)
     # The master forwards the agent for its own session; each multiplexed session says
     # whether it wants it (OpenSSH's mux protocol carries the flag per session).
-    with _control_master(alice, deployment.service, _forward_agent(sock)) as mux:
+    with ControlMaster(alice, deployment.service, _forward_agent(sock)) as mux:
         with_agent = ssh_with(alice, deployment.service, "ssh-add -l", options=(*mux, "-A"))
         assert with_agent.returncode == 0, with_agent.stderr
         assert fingerprint in with_agent.stdout.decode()
@@ -321,7 +313,7 @@ def test_exit_status_survives_output_that_ends_before_the_command(
     # directly it is 3).
     command = "echo out; exec >&- 2>&-; sleep 1; exit 3"
     assert alice.ssh(deployment.service, command).returncode == 3
-    with _control_master(alice, deployment.service) as mux:
+    with ControlMaster(alice, deployment.service) as mux:
         result = ssh_with(alice, deployment.service, command, options=mux)
     assert (result.returncode, result.stdout) == (3, b"out\n"), result.stderr
 
@@ -363,7 +355,7 @@ def test_control_master_runs_several_sessions_over_one_connection(
 ) -> None:
     logins_before = upstream_logins(deployment.env)
     auth_before = log_count(deployment.server, "authenticated")
-    with _control_master(alice, deployment.service) as mux:
+    with ControlMaster(alice, deployment.service) as mux:
         assert log_count(deployment.server, "authenticated") == auth_before + 1
         processes = [
             subprocess.Popen(
@@ -491,52 +483,6 @@ def test_environment_without_a_known_host_key_is_never_connected_to(
 def _forward_agent(sock: str) -> tuple[str, ...]:
     # The clients' ssh_config says `IdentityAgent none`, with which OpenSSH forwards nothing.
     return ("-o", f"IdentityAgent={sock}", "-o", "ForwardAgent=yes")
-
-
-class _control_master:
-    """A ControlMaster connection for `client` (ControlPersist), closed with `ssh -O exit`.
-    Entering returns the options that make another ssh use it."""
-
-    def __init__(self, client: Client, service: str, extra: tuple[str, ...] = ()) -> None:
-        self._dir = Path(tempfile.mkdtemp(prefix="sgm-", dir="/tmp"))  # socket path <108 bytes
-        self._client = client
-        self._service = service
-        path = self._dir / "mux"
-        self.options = (
-            "-o",
-            f"ControlPath={path}",
-            "-o",
-            "ControlMaster=auto",
-            "-o",
-            "ControlPersist=60",
-        )
-        self._extra = extra
-        self._path = path
-
-    def __enter__(self) -> tuple[str, ...]:
-        first = ssh_with(
-            self._client, self._service, "echo master", options=(*self.options, *self._extra)
-        )
-        assert first.returncode == 0 and first.stdout == b"master\n", first.stderr
-        assert self._path.exists()
-        return self.options
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(
-            [
-                "ssh",
-                "-F",
-                str(self._client.config),
-                *self.options,
-                "-O",
-                "exit",
-                f"{self._service}@gw",
-            ],
-            capture_output=True,
-            timeout=30,
-        )
-        wait_until(lambda: not self._path.exists(), 10)
-        shutil.rmtree(self._dir, ignore_errors=True)
 
 
 def _read_all(sock: socket.socket) -> bytes:

@@ -16,10 +16,14 @@ CLOSE_DEADLINE = 10.0
 MARGIN = 5.0  # a loaded 2-core CI machine
 
 
-def open_interactive(client: Client, service: str) -> subprocess.Popen[bytes]:
-    """An interactive shell through the gateway; returns once the environment answered."""
+def open_interactive(
+    client: Client, service: str, options: tuple[str, ...] = ()
+) -> subprocess.Popen[bytes]:
+    """An interactive shell through the gateway; returns once the environment answered.
+    `options` go to ssh (a ControlPath, for a session through a ControlMaster)."""
+    ssh, *rest = client.ssh_command(service, tty=True)
     proc = subprocess.Popen(
-        client.ssh_command(service, tty=True),
+        [ssh, *options, *rest],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

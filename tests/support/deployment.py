@@ -8,9 +8,11 @@ import asyncio
 import json
 import os
 import queue
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -326,3 +328,49 @@ def set_environment_host_keys(
             await store.close()
 
     asyncio.run(change())
+
+
+class ControlMaster:
+    """A ControlMaster connection for `client` (ControlPersist), closed with `ssh -O exit`.
+    Entering returns the options that make another ssh use it."""
+
+    def __init__(self, client: Client, service: str, extra: tuple[str, ...] = ()) -> None:
+        self._dir = Path(tempfile.mkdtemp(prefix="sgm-", dir="/tmp"))  # socket path <108 bytes
+        self._client = client
+        self._service = service
+        path = self._dir / "mux"
+        self.options = (
+            "-o",
+            f"ControlPath={path}",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            "ControlPersist=60",
+        )
+        self._extra = extra
+        self._path = path
+
+    def __enter__(self) -> tuple[str, ...]:
+        first = ssh_with(
+            self._client, self._service, "echo master", options=(*self.options, *self._extra)
+        )
+        assert first.returncode == 0 and first.stdout == b"master\n", first.stderr
+        assert self._path.exists()
+        return self.options
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(
+            [
+                "ssh",
+                "-F",
+                str(self._client.config),
+                *self.options,
+                "-O",
+                "exit",
+                f"{self._service}@gw",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
+        wait_until(lambda: not self._path.exists(), 10)
+        shutil.rmtree(self._dir, ignore_errors=True)

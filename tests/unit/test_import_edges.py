@@ -289,11 +289,6 @@ def test_the_cycle_finder_finds_a_cycle_hidden_under_type_checking() -> None:
     assert sorted(map(sorted, cycles(graph))) == [["a", "b", "c"], ["e"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14 item 1 (pipeline engineer) removes session/forwarding <-> connection <-> "
-    "gateway; remove this mark when it passes",
-)
 def test_no_import_cycle_inside_ssh_gateway() -> None:
     assert cycles(ssh_gateway_module_graph()) == []
 
