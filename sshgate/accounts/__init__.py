@@ -17,6 +17,7 @@ from sshgate.accounts.errors import (
     SecondFactorLocked,
     SecondFactorRequired,
     SecretsKeyError,
+    SignInExpired,
     Throttled,
     TokenNotFound,
     WrongPassword,
@@ -35,6 +36,7 @@ from sshgate.accounts.service import (
     CreatedToken,
     LoginResult,
     PasswordChanged,
+    SignInTicket,
     end_user_access,
 )
 from sshgate.accounts.totp import terminal_qr
@@ -61,6 +63,8 @@ __all__ = [
     "SecondFactorRequired",
     "SecretBox",
     "SecretsKeyError",
+    "SignInExpired",
+    "SignInTicket",
     "Throttled",
     "TokenNotFound",
     "WrongPassword",

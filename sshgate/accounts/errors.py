@@ -131,3 +131,11 @@ class InvalidTokenName(AccountsError):
 
     def __init__(self) -> None:
         super().__init__("a token name is 1 to 64 printable characters")
+
+
+class SignInExpired(AccountsError):
+    """Raised by the second step of a two-step sign-in whose ticket is missing, forged or
+    older than five minutes: start again with the password."""
+
+    def __init__(self) -> None:
+        super().__init__("the sign-in took too long; enter your password again")

@@ -62,8 +62,15 @@ class MFA:
             raise MFAAlreadyEnabled()
         secret = totp.new_secret()
         await self._store.set_mfa_secret(user.id, self._box.seal(secret.encode("ascii"), user.id))
-        uri = totp.provisioning_uri(secret, user.username)
-        return Enrollment(secret, uri, totp.qr_svg(uri))
+        return _enrollment(secret, user)
+
+    async def pending(self, user: User) -> Enrollment | None:
+        """The setup started and not yet verified (to show it again), or None."""
+        state = await self._store.get_mfa_state(user.id)
+        if state is None or state.enabled:
+            return None
+        secret = open_secret(self._box, state)
+        return None if secret is None else _enrollment(secret, user)
 
     async def verify_setup(self, user: User, code: str) -> list[str]:
         """Enable MFA with one correct code; returns the new recovery codes."""
@@ -114,3 +121,8 @@ class MFA:
         codes = recovery.generate()
         await self._store.replace_recovery_codes(user.id, self._hashes(codes), now)
         return codes
+
+
+def _enrollment(secret: str, user: User) -> Enrollment:
+    uri = totp.provisioning_uri(secret, user.username)
+    return Enrollment(secret, uri, totp.qr_svg(uri))

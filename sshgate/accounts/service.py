@@ -30,6 +30,7 @@ from sshgate.accounts.errors import (
     LoginFailed,
     NotPermitted,
     SecondFactorRequired,
+    SignInExpired,
     TokenNotFound,
     WrongPassword,
 )
@@ -38,6 +39,7 @@ from sshgate.accounts.passwords import check_password_policy, hash_password
 from sshgate.accounts.principal import Principal, effective_amr, session_ended_by_mfa_change
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts.ticket import open_ticket, seal_ticket
 from sshgate.policy import PASSWORD_ONLY, WITH_CODE, User
 from sshgate.store import ApiToken, LoginSession, Store
 
@@ -47,6 +49,7 @@ __all__ = [
     "CreatedToken",
     "LoginResult",
     "PasswordChanged",
+    "SignInTicket",
     "end_user_access",
 ]
 
@@ -66,6 +69,14 @@ class LoginResult:
     amr: tuple[str, ...]
     auth_time: float
     expires_at: float
+
+
+@dataclass(frozen=True)
+class SignInTicket:
+    """The password was right and the account has MFA: `finish_login` with this ticket and a
+    code (within five minutes) opens the session."""
+
+    ticket: str
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,7 @@ class Accounts:
         self._store = store
         self._session_ttl = session_ttl
         self._now = now
+        self._box = box
         self._passwords = PasswordCheck(store, now)
         self._second_factor = SecondFactor(store, box, now)
         self.mfa = MFA(store, box, self._passwords, self._second_factor, now)
@@ -119,17 +131,45 @@ class Accounts:
         concerns the second factor only once the password was right. A code given to an
         account without MFA is ignored.
         """
+        user = await self._check_password(username, password, client)
+        if not user.mfa_enabled:
+            return await self.open_session(user, PASSWORD_ONLY, self._now(), client)
+        if not code:
+            raise SecondFactorRequired()
+        return await self._with_code(user, code, client)
+
+    async def begin_login(
+        self, username: str, password: str, client: str
+    ) -> LoginResult | SignInTicket:
+        """The first step of a two-step sign-in (the Console): the password alone. A user
+        without MFA is signed in; one with MFA gets a ticket for `finish_login`. Raises as
+        `login` does for the password."""
+        user = await self._check_password(username, password, client)
+        if not user.mfa_enabled:
+            return await self.open_session(user, PASSWORD_ONLY, self._now(), client)
+        return SignInTicket(seal_ticket(self._box, user.id, self._now()))
+
+    async def finish_login(self, ticket: str, code: str, client: str) -> LoginResult:
+        """The second step: a TOTP or recovery code for the ticket's user, with the same
+        lock as `login`'s. SignInExpired for a bad or old ticket, or a user disabled or
+        without MFA since."""
+        opened = open_ticket(self._box, ticket, self._now())
+        if opened is None:
+            raise SignInExpired()
+        user = await self._store.get_user(opened[0])
+        if user is None or user.disabled or not user.mfa_enabled:
+            raise SignInExpired()
+        return await self._with_code(user, code, client)
+
+    async def _check_password(self, username: str, password: str, client: str) -> User:
         user = await self._passwords.verify(username, password, client)
         if user is None:
             raise LoginFailed()
-        amr = PASSWORD_ONLY
-        if user.mfa_enabled:
-            if not code:
-                raise SecondFactorRequired()
-            await self._second_factor.verify(user.id, code)
-            amr = WITH_CODE
-        now = self._now()
-        return await self.open_session(user, amr, now, client)
+        return user
+
+    async def _with_code(self, user: User, code: str, client: str) -> LoginResult:
+        await self._second_factor.verify(user.id, code)
+        return await self.open_session(user, WITH_CODE, self._now(), client)
 
     async def open_session(
         self,

@@ -73,8 +73,8 @@ def create_app(
     """The API app. `ca` None (a process without the user CA's keys) answers certificate
     requests with 503. `accounts` defaults to one over `store` with the key from
     `secrets.key_file` (SecretsKeyError when it cannot be read) and `api.session_ttl`."""
+    box = SecretBox.from_file(config.secrets.key_file)
     if accounts is None:
-        box = SecretBox.from_file(config.secrets.key_file)
         accounts = Accounts(store, box, session_ttl=config.api.session_ttl)
     app = FastAPI(
         title="sshgate",
@@ -88,6 +88,11 @@ def create_app(
     install_error_handlers(app)
     for module in (session, account, ssh, tokens, access, orgs, org_reminders):
         app.include_router(module.router)
+    # Imported here: the Console's pages use this package's context, so a module-level
+    # import would make importing sshgate.console first a cycle.
+    from sshgate.console import install_console
+
+    install_console(app, box, config.api_public_url)
 
     @app.middleware("http")
     async def no_store(

@@ -1,0 +1,267 @@
+"""What every Console page shares: the signed-in user from the session cookie, the CSRF
+check of every form that changes anything, bounded form bodies, the security headers and
+rendering a template.
+
+* The session cookie holds the login session's bearer (the same `sgs_...` a CLI login gets:
+  same amr, TTL, throttles, revocation). `HttpOnly`, `SameSite=Strict`, and over HTTPS
+  `Secure` with the `__Host-` prefix (no Domain, Path=/: no subdomain can set or read it).
+* CSRF: a random nonce in its own cookie; every form carries HMAC(secrets key, nonce), and a
+  POST without the matching value is refused with 403 before anything is read or done. The
+  nonce is replaced at sign-in and sign-out.
+* Forms are `application/x-www-form-urlencoded`, at most MAX_FORM_BYTES, read here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import jinja2
+from fastapi import Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+
+from sshgate.accounts import errors as acc
+from sshgate.accounts.principal import Principal
+from sshgate.accounts.secretbox import SecretBox
+from sshgate.api.context import ApiContext, client_address
+from sshgate.api.schemas import iso
+from sshgate.logs import log
+from sshgate.policy.model import Organization, OrgRole
+from sshgate.services import errors as svc
+from sshgate.store.base import StoreError
+
+__all__ = [
+    "SECURITY_HEADERS",
+    "ConsolePage",
+    "ConsoleRoute",
+    "Form",
+    "Web",
+    "redirect",
+]
+
+MAX_FORM_BYTES = 16384
+MAX_FORM_FIELDS = 300
+SESSION = "sshgate_session"
+CSRF = "sshgate_csrf"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; frame-ancestors 'none'; "
+        "form-action 'self'; base-uri 'none'; object-src 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+}
+
+
+class SignInNeeded(Exception):
+    """No valid session cookie: the page sends the browser to Sign in."""
+
+
+class CsrfRefused(Exception):
+    """A form without the page's CSRF token, or with another: refused, nothing done."""
+
+
+class FormTooLarge(Exception):
+    """A form body over MAX_FORM_BYTES."""
+
+
+@dataclass(frozen=True)
+class Form:
+    """A submitted form: the first value of a field, or all of them."""
+
+    fields: list[tuple[str, str]]
+
+    def get(self, name: str, default: str = "") -> str:
+        return next((v for k, v in self.fields if k == name), default)
+
+    def all(self, name: str) -> list[str]:
+        return [v for k, v in self.fields if k == name]
+
+
+@dataclass
+class ConsolePage:
+    """One request of the Console: the caller (None when signed out) and the cookies this
+    response must set or clear."""
+
+    request: Request
+    context: ApiContext
+    web: Web
+    principal: Principal | None
+    nonce: str
+    new_nonce: bool
+    set_session: tuple[str, int] | None = None  # (bearer, max-age)
+    clear_session: bool = False
+    orgs: list[tuple[Organization, OrgRole]] = field(default_factory=list)
+
+    @property
+    def client(self) -> str:
+        return client_address(self.request)
+
+    @property
+    def csrf_token(self) -> str:
+        return self.web.csrf_token(self.nonce)
+
+    def me(self) -> Principal:
+        if self.principal is None:
+            raise SignInNeeded()
+        return self.principal
+
+    async def form(self) -> Form:
+        """The posted form, after the CSRF check (CsrfRefused) and the size bound."""
+        length = self.request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+            raise FormTooLarge()
+        body = b""
+        async for chunk in self.request.stream():
+            body += chunk
+            if len(body) > MAX_FORM_BYTES:
+                raise FormTooLarge()
+        try:
+            fields = parse_qsl(
+                body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+            )
+        except (UnicodeDecodeError, ValueError):
+            raise CsrfRefused() from None
+        form = Form(fields)
+        if not hmac.compare_digest(form.get("csrf").encode(), self.csrf_token.encode()):
+            log("console_csrf_refused", logging.WARNING, path=self.request.url.path)
+            raise CsrfRefused()
+        return form
+
+    def signed_in(self, bearer: str, max_age: int) -> None:
+        """Set the session cookie, and a fresh CSRF nonce (no fixation across sign-in)."""
+        self.set_session = (bearer, max_age)
+        self.nonce, self.new_nonce = secrets.token_urlsafe(24), True
+
+    def signed_out(self) -> None:
+        self.clear_session = True
+        self.principal = None
+        self.nonce, self.new_nonce = secrets.token_urlsafe(24), True
+
+    async def render(self, template: str, status: int = 200, **values: Any) -> Response:
+        if self.principal is not None and not self.orgs:
+            self.orgs = await self.context.store.orgs_of(self.principal.user.id)
+        html = self.web.templates.get_template(template).render(
+            page=self, user=self.principal.user if self.principal else None, **values
+        )
+        return self.finish(HTMLResponse(html, status_code=status))
+
+    def finish(self, response: Response) -> Response:
+        secure = self.web.secure(self.request)
+        if self.new_nonce:
+            self._cookie(response, CSRF, self.nonce, None, secure)
+        if self.set_session is not None:
+            self._cookie(response, SESSION, self.set_session[0], self.set_session[1], secure)
+        elif self.clear_session:
+            self._cookie(response, SESSION, "", 0, secure)
+        return response
+
+    def _cookie(
+        self, response: Response, name: str, value: str, max_age: int | None, secure: bool
+    ) -> None:
+        response.set_cookie(
+            cookie_name(name, secure),
+            value,
+            max_age=max_age,
+            path="/",
+            secure=secure,
+            httponly=True,
+            samesite="strict",
+        )
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    return f"__Host-{name}" if secure else name
+
+
+def redirect(page: ConsolePage, to: str) -> Response:
+    return page.finish(RedirectResponse(to, status_code=303))
+
+
+class Web:
+    """The Console's templates and keys, made once per app."""
+
+    def __init__(self, box: SecretBox, public_url: str) -> None:
+        self._box = box
+        self._https = public_url.startswith("https://")
+        self.templates = jinja2.Environment(
+            loader=jinja2.PackageLoader("sshgate.console", "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.templates.filters["iso"] = iso
+        # Where other parts add their own piece of a page (passkeys: a second-factor choice
+        # at sign-in, a profile section); each is a template name, included in order.
+        self.second_factor_steps: list[str] = ["parts/code_step.html"]
+        self.profile_sections: list[str] = [
+            "parts/authenticator.html",
+            "parts/recovery_codes.html",
+            "parts/password.html",
+        ]
+
+    def secure(self, request: Request) -> bool:
+        return self._https or request.url.scheme == "https"
+
+    def csrf_token(self, nonce: str) -> str:
+        return self._box.keyed_hash("console-csrf", nonce.encode())
+
+    async def page(self, request: Request, context: ApiContext) -> ConsolePage:
+        secure = self.secure(request)
+        nonce = request.cookies.get(cookie_name(CSRF, secure), "")
+        fresh = not (16 <= len(nonce) <= 64)
+        if fresh:
+            nonce = secrets.token_urlsafe(24)
+        principal = None
+        bearer = request.cookies.get(cookie_name(SESSION, secure), "")
+        if bearer.startswith("sgs_") and len(bearer) <= 128:
+            try:
+                principal = await context.accounts.session_from_token(bearer)
+            except acc.InvalidToken:
+                principal = None
+        page = ConsolePage(request, context, self, principal, nonce, fresh)
+        page.clear_session = bool(bearer) and principal is None
+        return page
+
+
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+ErrorPage = Callable[[Request, Exception], Awaitable[Response]]
+
+
+class ConsoleRoute(APIRoute):
+    """A Console route answers every error with a page (the app's handlers answer JSON)."""
+
+    error_page: ErrorPage | None = None
+
+    def get_route_handler(self) -> Handler:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            try:
+                return await original(request)
+            except Exception as exc:
+                shown: ErrorPage = request.app.state.console_error_page
+                return await shown(request, exc)
+
+        return handler
+
+
+ERROR_STATUS: Mapping[type[Exception], tuple[int, str]] = {
+    CsrfRefused: (
+        403,
+        "This form has expired or did not come from this page. Reload the page and try again.",
+    ),
+    FormTooLarge: (413, "That form was too large."),
+    svc.Forbidden: (403, ""),
+    svc.NotFound: (404, ""),
+    acc.Throttled: (429, ""),
+    acc.SecondFactorLocked: (429, ""),
+    StoreError: (503, "The service is unavailable; try again in a moment."),
+}

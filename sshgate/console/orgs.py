@@ -1,0 +1,142 @@
+"""Organization menu → org → Projects and Security. Security: User security settings (who
+has MFA; More → Remind, the row checkboxes and Remind, the Name checkbox for everyone
+without MFA) and MFA required with its Enable MFA toggle, which is disabled with the missing
+prerequisite named, and asks to confirm with the count of sessions it will close.
+
+The rules are the service layer's (`OrgSecurity`, `Reminders`, `user_access`); an org whose
+MFA requirement the caller's login does not meet answers every page here with the 403 page.
+"""
+
+from __future__ import annotations
+
+from fastapi import Response
+
+from sshgate.console._web import ConsolePage, Form, redirect
+from sshgate.console.pages import Page, console_router
+from sshgate.policy.org_security import may_switch_mfa_required
+from sshgate.services import (
+    Forbidden,
+    Reminded,
+    git_clone_command,
+    member_org,
+    ssh_command,
+)
+from sshgate.store.base import MemberSecurity
+
+__all__ = ["factor_label", "router"]
+
+router = console_router()
+MAX_SELECTED = 1000
+
+
+def factor_label(member: MemberSecurity) -> str:
+    """The Factor column of User security settings."""
+    return "Authenticator app" if member.mfa else "None"
+
+
+@router.get("/orgs/{org}")
+async def org_home(org: str, page: Page) -> Response:
+    return await projects_page(page, org)
+
+
+@router.get("/projects")
+async def all_projects(page: Page) -> Response:
+    return await projects_page(page, None)
+
+
+async def projects_page(page: ConsolePage, org: str | None) -> Response:
+    principal = page.me()
+    if org is not None:
+        await member_org(page.context.store, principal, org)  # 404 / the MFA page
+    access = await page.context.services.access(principal, org)
+    config = page.context.config
+    host, port = config.gateway_public_host, config.gateway_public_port
+    return await page.render(
+        "projects.html",
+        org=org,
+        access=access,
+        ssh=lambda service: ssh_command(service, host, port),
+        clone=git_clone_command,
+    )
+
+
+async def security_page(
+    page: ConsolePage, org: str, status: int = 200, **values: object
+) -> Response:
+    principal = page.me()
+    service = page.context.services.org_security
+    values.setdefault("reminded", None)
+    values.setdefault("error", "")
+    try:
+        settings = await service.settings(principal, org)
+    except Forbidden as refused:
+        # A member: no member list, and a toggle that says why it does not work.
+        found = await member_org(page.context.store, principal, org)
+        cannot = may_switch_mfa_required(
+            found.org, found.role, principal.user.mfa_enabled, not found.org.mfa_required
+        )
+        return await page.render(
+            "security.html",
+            status,
+            org=found.org,
+            members=None,
+            cannot_switch=cannot,
+            refused=str(refused),
+            factor=factor_label,
+            **values,
+        )
+    return await page.render(
+        "security.html",
+        status,
+        org=settings.org,
+        members=settings.members,
+        cannot_switch=None if settings.org.mfa_required else settings.cannot_switch_on,
+        refused="",
+        factor=factor_label,
+        **values,
+    )
+
+
+@router.get("/orgs/{org}/security")
+async def security(org: str, page: Page) -> Response:
+    return await security_page(page, org)
+
+
+def _selection(form: Form) -> list[str] | str | None:
+    """Who the Remind form is about: one user (More → Remind), everyone without MFA (the
+    Name checkbox), the ticked rows, or a message when nothing was chosen."""
+    only = form.get("only")
+    if only:
+        return [only[:64]]
+    if form.get("all") == "without-mfa":
+        return None
+    chosen = [name[:64] for name in form.all("user")[:MAX_SELECTED]]
+    return chosen or "Select the members to remind first."
+
+
+@router.post("/orgs/{org}/reminders")
+async def remind(org: str, page: Page) -> Response:
+    form = await page.form()
+    principal = page.me()
+    selection = _selection(form)
+    if isinstance(selection, str):
+        return await security_page(page, org, 400, error=selection)
+    reminded: Reminded = await page.context.services.reminders.remind(
+        principal, org, selection, force=form.get("force") == "yes"
+    )
+    return await security_page(page, org, reminded=reminded)
+
+
+@router.post("/orgs/{org}/mfa-required")
+async def mfa_required(org: str, page: Page) -> Response:
+    """Off switches at once; on first shows how many sessions will close and asks to
+    confirm (the form then carries confirm=yes)."""
+    form = await page.form()
+    principal = page.me()
+    service = page.context.services.org_security
+    turn_on = form.get("required") == "on"
+    if turn_on and form.get("confirm") != "yes":
+        closing = await service.sessions_to_close(principal, org)
+        return await page.render("confirm_mfa.html", org=org, closing=closing)
+    await service.switch(principal, org, turn_on, page.client)
+    return redirect(page, f"/orgs/{org}/security")

@@ -1,0 +1,139 @@
+"""User menu → My profile → Authentication Settings: Set up application, Verify & save,
+the recovery codes (shown once, with Download), new recovery codes, disable MFA, change
+password. The rules are the accounts service's (`Accounts`, `Accounts.mfa`)."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi import Response
+from fastapi.responses import PlainTextResponse
+
+from sshgate.accounts import errors as acc
+from sshgate.accounts.passwords import PasswordPolicyError
+from sshgate.console._web import ConsolePage, redirect
+from sshgate.console.pages import Page, console_router
+from sshgate.logs import log
+
+__all__ = ["NEXT_STEP", "router"]
+
+router = console_router()
+MAX_FIELD = 256
+# The contract's words, after Verify & save and after new recovery codes.
+NEXT_STEP = "Refresh your SSH credentials: run sshgate login -f"
+RECOVERY_CODE = re.compile(r"[a-z0-9]{4}(-[a-z0-9]{4}){2}")
+MAX_CODES = 10
+
+
+def grouped(secret: str) -> str:
+    """The secret in groups of four, as people type it into an authenticator app."""
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+async def profile_page(page: ConsolePage, status: int = 200, **values: object) -> Response:
+    user = page.me().user
+    enrollment = None if user.mfa_enabled else await page.context.accounts.mfa.pending(user)
+    values.setdefault("error", "")
+    values.setdefault("error_in", "")
+    values.setdefault("notice", "")
+    return await page.render(
+        "profile.html",
+        status,
+        enrollment=enrollment,
+        secret_groups=grouped(enrollment.secret) if enrollment else "",
+        sections=page.web.profile_sections,
+        **values,
+    )
+
+
+@router.get("/profile")
+async def profile(page: Page) -> Response:
+    return await profile_page(page)
+
+
+@router.post("/profile/mfa/setup")
+async def mfa_setup(page: Page) -> Response:
+    await page.form()
+    await page.context.accounts.mfa.begin_setup(page.me().user)
+    return redirect(page, "/profile#set-up-application")
+
+
+@router.post("/profile/mfa/verify")
+async def mfa_verify(page: Page) -> Response:
+    form = await page.form()
+    user = page.me().user
+    try:
+        codes = await page.context.accounts.mfa.verify_setup(user, form.get("code")[:MAX_FIELD])
+    except (acc.InvalidCode, acc.NoPendingSetup) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="setup")
+    log("mfa_enabled", user_id=user.id, via="console")
+    return await page.render("recovery_codes.html", codes=codes, next_step=NEXT_STEP, new=False)
+
+
+@router.post("/profile/recovery-codes")
+async def recovery_codes(page: Page) -> Response:
+    form = await page.form()
+    user = page.me().user
+    try:
+        codes = await page.context.accounts.mfa.new_recovery_codes(
+            user, form.get("code")[:MAX_FIELD]
+        )
+    except (acc.InvalidCode, acc.MFANotEnabled) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="recovery")
+    log("recovery_codes_replaced", user_id=user.id, via="console")
+    return await page.render("recovery_codes.html", codes=codes, next_step=NEXT_STEP, new=True)
+
+
+@router.post("/profile/recovery-codes/download")
+async def download_recovery_codes(page: Page) -> Response:
+    """The codes the page just showed, sent back by the browser as a file: the server keeps
+    only their hashes. Only well-formed codes are echoed."""
+    form = await page.form()
+    page.me()
+    codes = [c for c in form.all("code")[:MAX_CODES] if RECOVERY_CODE.fullmatch(c)]
+    text = "sshgate recovery codes (each works once)\n\n" + "".join(f"{c}\n" for c in codes)
+    response = PlainTextResponse(
+        text, headers={"Content-Disposition": 'attachment; filename="sshgate-recovery-codes.txt"'}
+    )
+    return page.finish(response)
+
+
+@router.post("/profile/mfa/disable")
+async def mfa_disable(page: Page) -> Response:
+    form = await page.form()
+    user = page.me().user
+    try:
+        ended = await page.context.accounts.mfa.disable(
+            user, form.get("password")[:MAX_FIELD], form.get("code")[:MAX_FIELD], page.client
+        )
+    except (acc.InvalidCode, acc.WrongPassword, acc.MFANotEnabled) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="disable")
+    log("mfa_disabled", user_id=user.id, sessions_ended=ended, via="console")
+    page.signed_out()
+    return await page.render(
+        "sign_in.html", notice="MFA is off and your sessions ended. Sign in again.", username=""
+    )
+
+
+@router.post("/profile/password")
+async def change_password(page: Page) -> Response:
+    form = await page.form()
+    user = page.me().user
+    new = form.get("new_password")[:MAX_FIELD]
+    if new != form.get("confirm_password")[:MAX_FIELD]:
+        return await profile_page(
+            page, 400, error="the two new passwords differ", error_in="password"
+        )
+    try:
+        changed = await page.context.accounts.change_password(
+            user, form.get("old_password")[:MAX_FIELD], new, page.client
+        )
+    except (acc.WrongPassword, PasswordPolicyError) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="password")
+    log("password_changed", user_id=user.id, sessions_ended=changed.sessions_ended, via="console")
+    page.signed_out()
+    return await page.render(
+        "sign_in.html",
+        notice="Your password was changed and your sessions ended. Sign in again.",
+        username="",
+    )
