@@ -55,10 +55,11 @@ from fastapi import FastAPI, Request, Response
 from sshgate import __version__
 from sshgate.accounts import Accounts, SecretBox
 from sshgate.api import access, account, org_reminders, orgs, session, ssh, tokens
-from sshgate.api.context import ApiContext
+from sshgate.api.context import ApiContext, client_address, get_context
 from sshgate.api.errors import install_error_handlers
 from sshgate.authority import CertificateAuthority
 from sshgate.config import Config
+from sshgate.console import install_console
 from sshgate.store import Store
 
 __all__ = ["create_app"]
@@ -88,11 +89,9 @@ def create_app(
     install_error_handlers(app)
     for module in (session, account, ssh, tokens, access, orgs, org_reminders):
         app.include_router(module.router)
-    # Imported here: the Console's pages use this package's context, so a module-level
-    # import would make importing sshgate.console first a cycle.
-    from sshgate.console import install_console
-
-    install_console(app, box, config.api_public_url)
+    install_console(
+        app, box, config.api_public_url, lambda r: get_context(r).services, client_address
+    )
 
     @app.middleware("http")
     async def no_store(

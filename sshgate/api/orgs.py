@@ -37,7 +37,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 async def security(org: str, principal: CurrentPrincipal, context: Context) -> SecurityResponse:
     """Every member with role, whether their account has MFA (since when), and when they
     were last reminded. Owners and admins only."""
-    settings = await context.services.org_security.settings(principal, org)
+    members = await context.services.org_security.members(principal, org)
     return SecurityResponse(
         items=[
             MemberSecurityItem(
@@ -49,7 +49,7 @@ async def security(org: str, principal: CurrentPrincipal, context: Context) -> S
                 mfa_since=iso(m.mfa_since),
                 last_reminded=iso(m.last_reminded),
             )
-            for m in settings.members
+            for m in members
         ]
     )
 

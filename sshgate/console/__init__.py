@@ -16,18 +16,26 @@ from importlib.resources import files
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts import SecretBox
 from sshgate.console import orgs, profile, signin, tokens
 from sshgate.console._web import SECURITY_HEADERS, Web
 from sshgate.console.pages import error_page
+from sshgate.services import Services
 
 __all__ = ["SECURITY_HEADERS", "Web", "install_console"]
 
 
-def install_console(app: FastAPI, box: SecretBox, public_url: str) -> Web:
+def install_console(
+    app: FastAPI,
+    box: SecretBox,
+    public_url: str,
+    services_of: Callable[[Request], Services],
+    client_of: Callable[[Request], str],
+) -> Web:
     """Add the Console's pages and /static/ to `app`, and the security headers to every
-    response of it (the API's too: they cost nothing there)."""
-    web = Web(box, public_url)
+    response of it (the API's too: they cost nothing there). `services_of` and `client_of`
+    are the app's: the request's services and the client's address."""
+    web = Web(box, public_url, services_of, client_of)
     app.state.console_web = web
     app.state.console_error_page = error_page
     for module in (signin, profile, tokens, orgs):

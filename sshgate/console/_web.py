@@ -16,6 +16,7 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,15 +27,13 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
-from sshgate.accounts import errors as acc
-from sshgate.accounts.principal import Principal
-from sshgate.accounts.secretbox import SecretBox
-from sshgate.api.context import ApiContext, client_address
-from sshgate.api.schemas import iso
+from sshgate import accounts as acc
+from sshgate import services as svc
+from sshgate.accounts import Principal, SecretBox
 from sshgate.logs import log
-from sshgate.policy.model import Organization, OrgRole
-from sshgate.services import errors as svc
-from sshgate.store.base import StoreError
+from sshgate.policy import Organization, OrgRole
+from sshgate.services import Services
+from sshgate.store import StoreError
 
 __all__ = [
     "SECURITY_HEADERS",
@@ -91,7 +90,7 @@ class ConsolePage:
     response must set or clear."""
 
     request: Request
-    context: ApiContext
+    services: Services
     web: Web
     principal: Principal | None
     nonce: str
@@ -102,7 +101,7 @@ class ConsolePage:
 
     @property
     def client(self) -> str:
-        return client_address(self.request)
+        return self.web.client_of(self.request)
 
     @property
     def csrf_token(self) -> str:
@@ -147,7 +146,7 @@ class ConsolePage:
 
     async def render(self, template: str, status: int = 200, **values: Any) -> Response:
         if self.principal is not None and not self.orgs:
-            self.orgs = await self.context.store.orgs_of(self.principal.user.id)
+            self.orgs = await self.services.store.orgs_of(self.principal.user.id)
         html = self.web.templates.get_template(template).render(
             page=self, user=self.principal.user if self.principal else None, **values
         )
@@ -185,11 +184,25 @@ def redirect(page: ConsolePage, to: str) -> Response:
     return page.finish(RedirectResponse(to, status_code=303))
 
 
-class Web:
-    """The Console's templates and keys, made once per app."""
+def iso(moment: float | None) -> str:
+    """Times shown to people: ISO 8601 in UTC."""
+    return "" if moment is None else time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(moment))
 
-    def __init__(self, box: SecretBox, public_url: str) -> None:
+
+class Web:
+    """The Console's templates and keys, made once per app. The app hands over how to find
+    the services of a request and the client's address (the API's own rules for both)."""
+
+    def __init__(
+        self,
+        box: SecretBox,
+        public_url: str,
+        services_of: Callable[[Request], Services],
+        client_of: Callable[[Request], str],
+    ) -> None:
         self._box = box
+        self.services_of = services_of
+        self.client_of = client_of
         self._https = public_url.startswith("https://")
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("sshgate.console", "templates"),
@@ -213,7 +226,8 @@ class Web:
     def csrf_token(self, nonce: str) -> str:
         return self._box.keyed_hash("console-csrf", nonce.encode())
 
-    async def page(self, request: Request, context: ApiContext) -> ConsolePage:
+    async def page(self, request: Request) -> ConsolePage:
+        services = self.services_of(request)
         secure = self.secure(request)
         nonce = request.cookies.get(cookie_name(CSRF, secure), "")
         fresh = not (16 <= len(nonce) <= 64)
@@ -223,10 +237,10 @@ class Web:
         bearer = request.cookies.get(cookie_name(SESSION, secure), "")
         if bearer.startswith("sgs_") and len(bearer) <= 128:
             try:
-                principal = await context.accounts.session_from_token(bearer)
+                principal = await services.accounts.session_from_token(bearer)
             except acc.InvalidToken:
                 principal = None
-        page = ConsolePage(request, context, self, principal, nonce, fresh)
+        page = ConsolePage(request, services, self, principal, nonce, fresh)
         page.clear_session = bool(bearer) and principal is None
         return page
 

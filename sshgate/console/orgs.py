@@ -13,15 +13,8 @@ from fastapi import Response
 
 from sshgate.console._web import ConsolePage, Form, redirect
 from sshgate.console.pages import Page, console_router
-from sshgate.policy.org_security import may_switch_mfa_required
-from sshgate.services import (
-    Forbidden,
-    Reminded,
-    git_clone_command,
-    member_org,
-    ssh_command,
-)
-from sshgate.store.base import MemberSecurity
+from sshgate.services import Reminded, git_clone_command, member_org, ssh_command
+from sshgate.store import MemberSecurity
 
 __all__ = ["factor_label", "router"]
 
@@ -47,9 +40,9 @@ async def all_projects(page: Page) -> Response:
 async def projects_page(page: ConsolePage, org: str | None) -> Response:
     principal = page.me()
     if org is not None:
-        await member_org(page.context.store, principal, org)  # 404 / the MFA page
-    access = await page.context.services.access(principal, org)
-    config = page.context.config
+        await member_org(page.services.store, principal, org)  # 404 / the MFA page
+    access = await page.services.access(principal, org)
+    config = page.services.config
     host, port = config.gateway_public_host, config.gateway_public_port
     return await page.render(
         "projects.html",
@@ -64,34 +57,17 @@ async def security_page(
     page: ConsolePage, org: str, status: int = 200, **values: object
 ) -> Response:
     principal = page.me()
-    service = page.context.services.org_security
+    service = page.services.org_security
     values.setdefault("reminded", None)
     values.setdefault("error", "")
-    try:
-        settings = await service.settings(principal, org)
-    except Forbidden as refused:
-        # A member: no member list, and a toggle that says why it does not work.
-        found = await member_org(page.context.store, principal, org)
-        cannot = may_switch_mfa_required(
-            found.org, found.role, principal.user.mfa_enabled, not found.org.mfa_required
-        )
-        return await page.render(
-            "security.html",
-            status,
-            org=found.org,
-            members=None,
-            cannot_switch=cannot,
-            refused=str(refused),
-            factor=factor_label,
-            **values,
-        )
+    settings = await service.overview(principal, org)
     return await page.render(
         "security.html",
         status,
         org=settings.org,
         members=settings.members,
-        cannot_switch=None if settings.org.mfa_required else settings.cannot_switch_on,
-        refused="",
+        cannot_switch=settings.cannot_switch,
+        refused=settings.refused,
         factor=factor_label,
         **values,
     )
@@ -121,7 +97,7 @@ async def remind(org: str, page: Page) -> Response:
     selection = _selection(form)
     if isinstance(selection, str):
         return await security_page(page, org, 400, error=selection)
-    reminded: Reminded = await page.context.services.reminders.remind(
+    reminded: Reminded = await page.services.reminders.remind(
         principal, org, selection, force=form.get("force") == "yes"
     )
     return await security_page(page, org, reminded=reminded)
@@ -133,7 +109,7 @@ async def mfa_required(org: str, page: Page) -> Response:
     confirm (the form then carries confirm=yes)."""
     form = await page.form()
     principal = page.me()
-    service = page.context.services.org_security
+    service = page.services.org_security
     turn_on = form.get("required") == "on"
     if turn_on and form.get("confirm") != "yes":
         closing = await service.sessions_to_close(principal, org)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse
 
-from sshgate.accounts import errors as acc
-from sshgate.api.context import get_context
+from sshgate import accounts as acc
+from sshgate import services as svc
 from sshgate.console._web import (
     ERROR_STATUS,
     ConsolePage,
@@ -22,8 +22,7 @@ from sshgate.console._web import (
     redirect,
 )
 from sshgate.logs import log
-from sshgate.services import errors as svc
-from sshgate.store.base import StoreError
+from sshgate.store import StoreError
 
 __all__ = ["Page", "console_router", "error_page"]
 
@@ -36,7 +35,7 @@ UNAVAILABLE = (
 async def get_page(request: Request) -> ConsolePage:
     web = request.app.state.console_web
     assert isinstance(web, Web)
-    return await web.page(request, get_context(request))
+    return await web.page(request)
 
 
 Page = Annotated[ConsolePage, Depends(get_page)]

@@ -9,8 +9,8 @@ import re
 from fastapi import Response
 from fastapi.responses import PlainTextResponse
 
-from sshgate.accounts import errors as acc
-from sshgate.accounts.passwords import PasswordPolicyError
+from sshgate import accounts as acc
+from sshgate.accounts import PasswordPolicyError
 from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
@@ -32,7 +32,7 @@ def grouped(secret: str) -> str:
 
 async def profile_page(page: ConsolePage, status: int = 200, **values: object) -> Response:
     user = page.me().user
-    enrollment = None if user.mfa_enabled else await page.context.accounts.mfa.pending(user)
+    enrollment = None if user.mfa_enabled else await page.services.accounts.mfa.pending(user)
     values.setdefault("error", "")
     values.setdefault("error_in", "")
     values.setdefault("notice", "")
@@ -54,7 +54,7 @@ async def profile(page: Page) -> Response:
 @router.post("/profile/mfa/setup")
 async def mfa_setup(page: Page) -> Response:
     await page.form()
-    await page.context.accounts.mfa.begin_setup(page.me().user)
+    await page.services.accounts.mfa.begin_setup(page.me().user)
     return redirect(page, "/profile#set-up-application")
 
 
@@ -63,7 +63,7 @@ async def mfa_verify(page: Page) -> Response:
     form = await page.form()
     user = page.me().user
     try:
-        codes = await page.context.accounts.mfa.verify_setup(user, form.get("code")[:MAX_FIELD])
+        codes = await page.services.accounts.mfa.verify_setup(user, form.get("code")[:MAX_FIELD])
     except (acc.InvalidCode, acc.NoPendingSetup) as exc:
         return await profile_page(page, 400, error=str(exc), error_in="setup")
     log("mfa_enabled", user_id=user.id, via="console")
@@ -75,7 +75,7 @@ async def recovery_codes(page: Page) -> Response:
     form = await page.form()
     user = page.me().user
     try:
-        codes = await page.context.accounts.mfa.new_recovery_codes(
+        codes = await page.services.accounts.mfa.new_recovery_codes(
             user, form.get("code")[:MAX_FIELD]
         )
     except (acc.InvalidCode, acc.MFANotEnabled) as exc:
@@ -103,7 +103,7 @@ async def mfa_disable(page: Page) -> Response:
     form = await page.form()
     user = page.me().user
     try:
-        ended = await page.context.accounts.mfa.disable(
+        ended = await page.services.accounts.mfa.disable(
             user, form.get("password")[:MAX_FIELD], form.get("code")[:MAX_FIELD], page.client
         )
     except (acc.InvalidCode, acc.WrongPassword, acc.MFANotEnabled) as exc:
@@ -125,7 +125,7 @@ async def change_password(page: Page) -> Response:
             page, 400, error="the two new passwords differ", error_in="password"
         )
     try:
-        changed = await page.context.accounts.change_password(
+        changed = await page.services.accounts.change_password(
             user, form.get("old_password")[:MAX_FIELD], new, page.client
         )
     except (acc.WrongPassword, PasswordPolicyError) as exc:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from fastapi import Response
 
-from sshgate.accounts import errors as acc
-from sshgate.accounts.service import LoginResult, SignInTicket
+from sshgate import accounts as acc
+from sshgate.accounts import LoginResult, SignInTicket
 from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
@@ -34,7 +34,7 @@ async def sign_in(page: Page) -> Response:
     form = await page.form()
     username, password = form.get("username")[:MAX_FIELD], form.get("password")[:MAX_FIELD]
     try:
-        result = await page.context.accounts.begin_login(username, password, page.client)
+        result = await page.services.accounts.begin_login(username, password, page.client)
     except (acc.LoginFailed, acc.Throttled) as exc:
         _refused(page, exc)
         status = 429 if isinstance(exc, acc.Throttled) else 401
@@ -59,7 +59,7 @@ async def sign_in_code(page: Page) -> Response:
     form = await page.form()
     ticket, code = form.get("ticket")[:1024], form.get("code")[:MAX_FIELD]
     try:
-        result = await page.context.accounts.finish_login(ticket, code, page.client)
+        result = await page.services.accounts.finish_login(ticket, code, page.client)
     except acc.SignInExpired as exc:
         _refused(page, exc)
         return await page.render("sign_in.html", 401, error=str(exc), username="")
@@ -75,14 +75,14 @@ async def sign_out(page: Page) -> Response:
     await page.form()
     principal = page.principal
     if principal is not None:
-        await page.context.accounts.logout(principal)
+        await page.services.accounts.logout(principal)
         log("logout", user_id=principal.user.id, session=principal.jti, via="console")
     page.signed_out()
     return redirect(page, "/sign-in")
 
 
 def _signed_in(page: ConsolePage, result: LoginResult) -> Response:
-    max_age = max(0, int(result.expires_at - page.context.now()))
+    max_age = max(0, int(result.expires_at - page.services.now()))
     page.signed_in(result.token, max_age)
     log(
         "login", user_id=result.user.id, amr=",".join(result.amr), client=page.client, via="console"

@@ -50,13 +50,14 @@ class Switched:
 
 @dataclass(frozen=True)
 class SecuritySettings:
-    """What the Security page shows an owner or admin."""
+    """What the Security page shows: the members (None for a caller who may not see them)
+    and why the caller may not flip the switch from its current state (None: they may)."""
 
     org: Organization
     role: OrgRole
-    members: list[MemberSecurity]
-    # Why the caller may not switch MFA required on (None: they may), so the page can say it.
-    cannot_switch_on: SwitchRefusal | None
+    members: list[MemberSecurity] | None
+    cannot_switch: SwitchRefusal | None
+    refused: str = ""  # why `members` is None
 
 
 class OrgSecurity:
@@ -64,14 +65,26 @@ class OrgSecurity:
         self._store = store
         self._now = now
 
-    async def settings(self, principal: Principal, name: str) -> SecuritySettings:
-        """The member list and the switch's state; owners and admins only (Forbidden)."""
+    async def overview(self, principal: Principal, name: str) -> SecuritySettings:
+        """Any member's view: the switch and what keeps the caller from flipping it; the
+        member list only for owners and admins."""
         found = await member_org(self._store, principal, name)
+        org = found.org
+        cannot = may_switch_mfa_required(
+            org, found.role, principal.user.mfa_enabled, not org.mfa_required
+        )
         if not may_view_security(found.role):
-            raise Forbidden("role", NOT_ALLOWED_TO_VIEW.format(org=found.org.name))
-        members = await self._store.list_member_security(found.org.name)
-        refusal = may_switch_mfa_required(found.org, found.role, principal.user.mfa_enabled, True)
-        return SecuritySettings(found.org, found.role, members, refusal)
+            refused = NOT_ALLOWED_TO_VIEW.format(org=org.name)
+            return SecuritySettings(org, found.role, None, cannot, refused)
+        members = await self._store.list_member_security(org.name)
+        return SecuritySettings(org, found.role, members, cannot)
+
+    async def members(self, principal: Principal, name: str) -> list[MemberSecurity]:
+        """Every member with their MFA status; owners and admins only (Forbidden)."""
+        overview = await self.overview(principal, name)
+        if overview.members is None:
+            raise Forbidden("role", overview.refused)
+        return overview.members
 
     async def sessions_to_close(
         self, principal: Principal, name: str, level: MFALevel = MFALevel.ANY

@@ -42,7 +42,9 @@ ALLOWED: dict[str, frozenset[str]] = {
         "workers": ("config", "logs"),
         "ssh_gateway": ("ca", "policy", "store", "config", "logs", "metrics"),
         "services": ("accounts", "policy", "store", "config", "logs", "mail"),
+        "console": ("services", "accounts", "policy", "store", "logs"),
         "api": (
+            "console",
             "services",
             "accounts",
             "authority",

@@ -131,10 +131,10 @@ async def test_an_org_is_reached_only_through_membership_then_its_mfa_requiremen
     await store.set_mfa_required("acme", True)
     service = OrgSecurity(store)
     with pytest.raises(OrgNotFound) as unknown:
-        await service.settings(_login(stranger, False), "nope")
+        await service.members(_login(stranger, False), "nope")
     with pytest.raises(OrgNotFound) as not_mine:
-        await service.settings(_login(stranger, False), "acme")
+        await service.members(_login(stranger, False), "acme")
     assert str(unknown.value).replace("nope", "X") == str(not_mine.value).replace("acme", "X")
     with pytest.raises(OrgRequiresMFA) as step_up:
-        await service.settings(_login(member, False), "acme")
+        await service.members(_login(member, False), "acme")
     assert step_up.value.amr == ("mfa",)
