@@ -12,6 +12,7 @@ from sshgate.ca import (
     IssueRequest,
     KeyDir,
     Permissions,
+    cap_ttl,
     check_user_public_key,
     fingerprint,
     issue_certificate,
@@ -57,14 +58,17 @@ class CertificateAuthority:
         jti: str,
         ttl: int | None = None,
         client_address: str | None = None,
+        ends_at: float | None = None,
     ) -> Issued:
-        """Sign `public_key` for `user`. Raises KeyRejected, TTLRefused, StoreError."""
+        """Sign `public_key` for `user`, valid no later than `ends_at` (when the login session
+        or token `jti` ends). Raises KeyRejected, TTLRefused, StoreError."""
         key = check_user_public_key(public_key)
         lifetime = resolve_ttl(ttl, self._policy.certificate_ttl, self._policy.max_certificate_ttl)
         _, signing_key = self._keydir.active()
         ca_fp = fingerprint(public_key_line(signing_key.public_key()))
         claims = Claims(sub=user.id, amr=amr, auth_time=auth_time, jti=jti)
         now = int(time.time())
+        lifetime = cap_ttl(lifetime, now, ends_at)
         source = client_address if self._policy.bind_source_address else None
         for _ in range(SERIAL_ATTEMPTS):
             # Random 64-bit serials never collide in practice; the ledger's key makes sure.

@@ -8,6 +8,7 @@ from sshgate.accounts.errors import (
     AccountsError,
     InvalidCode,
     InvalidToken,
+    InvalidTokenExpiry,
     InvalidTokenName,
     LoginFailed,
     MFAAlreadyEnabled,
@@ -30,6 +31,7 @@ from sshgate.accounts.passwords import (
     verify_password,
 )
 from sshgate.accounts.principal import Principal, effective_amr
+from sshgate.accounts.scope import Need, refusal
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.accounts.service import (
     Accounts,
@@ -49,11 +51,13 @@ __all__ = [
     "Enrollment",
     "InvalidCode",
     "InvalidToken",
+    "InvalidTokenExpiry",
     "InvalidTokenName",
     "LoginFailed",
     "LoginResult",
     "MFAAlreadyEnabled",
     "MFANotEnabled",
+    "Need",
     "NoPendingSetup",
     "NotPermitted",
     "PasswordChanged",
@@ -72,6 +76,7 @@ __all__ = [
     "effective_amr",
     "end_user_access",
     "hash_password",
+    "refusal",
     "terminal_qr",
     "verify_password",
 ]

@@ -10,6 +10,7 @@ __all__ = [
     "AccountsError",
     "InvalidCode",
     "InvalidToken",
+    "InvalidTokenExpiry",
     "InvalidTokenName",
     "LoginFailed",
     "MFAAlreadyEnabled",
@@ -124,6 +125,14 @@ class TokenNotFound(AccountsError):
 class SecretsKeyError(AccountsError):
     """Raised when ``secrets.key_file`` is missing, not 32 bytes, readable by group or others,
     or does not open a stored secret (a different key)."""
+
+
+class InvalidTokenExpiry(AccountsError):
+    """Raised when an API token's lifetime is not a positive number of seconds up to the
+    longest allowed."""
+
+    def __init__(self, longest: int) -> None:
+        super().__init__(f"a token expires 1 second to {longest // 86400} days after creation")
 
 
 class InvalidTokenName(AccountsError):

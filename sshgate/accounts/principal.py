@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sshgate.accounts.bearer import BearerKind
 from sshgate.policy import KEY, MFA, User, effective_amr
+from sshgate.store import TokenScope
 
 __all__ = ["Principal", "effective_amr", "session_ended_by_mfa_change"]
 
@@ -23,7 +24,9 @@ def session_ended_by_mfa_change(auth_time: float, user: User) -> bool:
 
 @dataclass(frozen=True)
 class Principal:
-    """The authenticated caller. `jti` is the session or token id that certificates name."""
+    """The authenticated caller. `jti` is the session or token id that certificates name;
+    `expires_at` is when that session or token ends (None: a token without expiry), which
+    no certificate it gets outlives."""
 
     user: User
     amr: tuple[str, ...]
@@ -31,6 +34,8 @@ class Principal:
     jti: str
     kind: BearerKind
     expires_at: float | None = None
+    # an API token's scope (sshgate.accounts.scope); None for a login session
+    scope: TokenScope | None = None
 
     @property
     def has_mfa(self) -> bool:

@@ -9,9 +9,9 @@ when a TOTP or recovery code was verified in it, ["pwd", "hwk", "mfa"] when a se
 passkey was (RFC 8176 method names; "mfa" stays in both, so every rule that asks for it
 holds). An API token carries the amr and auth_time of the login session that created it, so a
 token made before MFA was enabled stays without "mfa" and must be re-created. Tokens are made
-from login sessions only (a token cannot mint tokens), do not expire, and survive a password
-change (bots keep working; revoke them explicitly); they stop working when revoked or when
-their user is disabled.
+from login sessions only (a token cannot mint tokens), have a scope (`scope.py`) and maybe an
+expiry; they stop working when revoked, when they expire, and when a password change or
+reset, a user disable or an MFA reset ends every token of their user.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from sshgate.accounts.bearer import bearer_hash, kind_of, new_bearer
 from sshgate.accounts.credentials import PasswordCheck
 from sshgate.accounts.errors import (
     InvalidToken,
+    InvalidTokenExpiry,
     InvalidTokenName,
     LoginFailed,
     NotPermitted,
@@ -37,11 +38,12 @@ from sshgate.accounts.errors import (
 from sshgate.accounts.mfa import MFA
 from sshgate.accounts.passwords import check_password_policy, hash_password
 from sshgate.accounts.principal import Principal, effective_amr, session_ended_by_mfa_change
+from sshgate.accounts.scope import new_token_refusal
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.accounts.ticket import open_ticket, seal_ticket
 from sshgate.policy import PASSWORD_ONLY, WITH_CODE, User
-from sshgate.store import ApiToken, LoginSession, Store
+from sshgate.store import ApiToken, LoginSession, Store, TokenScope
 
 __all__ = [
     "DEFAULT_SESSION_TTL",
@@ -57,6 +59,7 @@ DEFAULT_SESSION_TTL = 86400
 # last_used_at of a token is written at most this often.
 TOKEN_TOUCH_INTERVAL = 60.0
 MAX_TOKEN_NAME = 64
+MAX_TOKEN_LIFETIME = 10 * 366 * 86400
 
 
 @dataclass(frozen=True)
@@ -85,14 +88,16 @@ class PasswordChanged:
 
     sessions_ended: int
     certificates_revoked: int
+    tokens_revoked: int
 
 
 async def end_user_access(store: Store, user_id: str, now: float) -> PasswordChanged:
     """What a password change, a password reset and a user disable end, in one place: every
-    login session of the user and every certificate they hold."""
+    login session and API token of the user and every certificate they hold."""
     ended = await store.revoke_user_sessions(user_id, now)
+    tokens = await store.revoke_user_tokens(user_id, now)
     revoked = await store.revoke_user_certificates(user_id, now)
-    return PasswordChanged(sessions_ended=ended, certificates_revoked=revoked)
+    return PasswordChanged(ended, revoked, tokens)
 
 
 @dataclass(frozen=True)
@@ -216,11 +221,17 @@ class Accounts:
             token = await self._store.get_api_token(digest)
             if token is None or token.revoked_at is not None:
                 raise InvalidToken()
+            if token.expires_at is not None and now >= token.expires_at:
+                raise InvalidToken()
             user = await self._live_user(token.user_id)
             await self._store.touch_api_token(token.id, now, TOKEN_TOUCH_INTERVAL)
-            auth_time, amr, jti, expires_at = token.auth_time, token.amr, token.id, None
+            auth_time, amr, jti, expires_at = token.auth_time, token.amr, token.id, token.expires_at
+            scope: TokenScope | None = token.scope
         whole = int(auth_time)
-        return Principal(user, effective_amr(amr, whole, user), whole, jti, kind, expires_at)
+        amr = effective_amr(amr, whole, user)
+        if kind == "session":
+            return Principal(user, amr, whole, jti, kind, expires_at)
+        return Principal(user, amr, whole, jti, kind, expires_at, scope)
 
     async def logout(self, principal: Principal) -> None:
         """End the caller's login session; an API token is revoked with `revoke_token`."""
@@ -247,13 +258,26 @@ class Accounts:
 
     # API tokens
 
-    async def create_token(self, principal: Principal, name: str) -> CreatedToken:
-        """A token for bots with the caller's amr and auth_time; only from a login session."""
-        if principal.kind != "session":
-            raise NotPermitted("API tokens are created from a login session, not with a token")
+    async def create_token(
+        self,
+        principal: Principal,
+        name: str,
+        scope: str = "certificate",
+        expires_in: int | None = None,
+    ) -> CreatedToken:
+        """A token for bots with the caller's amr and auth_time; only from a login session,
+        and with scope `account` only from a login with mfa when the user has MFA. It ends
+        `expires_in` seconds from now (None: when revoked or ended by a password change or
+        reset, a user disable or an MFA reset)."""
+        refused = new_token_refusal(principal, scope)
+        if refused is not None:
+            raise NotPermitted(refused)
         name = name.strip()
         if not 0 < len(name) <= MAX_TOKEN_NAME or not name.isprintable():
             raise InvalidTokenName()
+        if expires_in is not None and not 0 < expires_in <= MAX_TOKEN_LIFETIME:
+            raise InvalidTokenExpiry(MAX_TOKEN_LIFETIME)
+        now = self._now()
         token = new_bearer("token")
         record = ApiToken(
             id=str(uuid.uuid4()),
@@ -262,7 +286,9 @@ class Accounts:
             token_hash=bearer_hash(token),
             amr=principal.amr,
             auth_time=principal.auth_time,
-            created_at=self._now(),
+            created_at=now,
+            scope="account" if scope == "account" else "certificate",
+            expires_at=None if expires_in is None else now + expires_in,
         )
         await self._store.create_api_token(record)
         return CreatedToken(token, record)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from sshgate.api.context import Context, CurrentPrincipal
+from sshgate.api.context import CertificatePrincipal, Context
 from sshgate.api.schemas import AccessResponse, OrgAccess, ProjectAccess
 
 router = APIRouter(prefix="/api/me", tags=["access"])
 
 
 @router.get("/access", response_model=AccessResponse)
-async def access(principal: CurrentPrincipal, context: Context) -> AccessResponse:
+async def access(principal: CertificatePrincipal, context: Context) -> AccessResponse:
     found = await context.services.access(principal)
     return AccessResponse(
         orgs=[

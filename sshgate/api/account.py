@@ -6,7 +6,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from sshgate.api.context import Context, CurrentPrincipal, client_address
+from sshgate.api.context import (
+    CertificatePrincipal,
+    Context,
+    SessionPrincipal,
+    client_address,
+)
 from sshgate.api.schemas import (
     AccountResponse,
     CodeRequest,
@@ -25,7 +30,7 @@ router = APIRouter(prefix="/api/account", tags=["account"])
 
 
 @router.get("", response_model=AccountResponse)
-async def account(principal: CurrentPrincipal) -> AccountResponse:
+async def account(principal: CertificatePrincipal) -> AccountResponse:
     user = principal.user
     return AccountResponse(
         id=user.id,
@@ -41,10 +46,10 @@ async def account(principal: CurrentPrincipal) -> AccountResponse:
 
 @router.post("/password", response_model=PasswordChangeResponse)
 async def change_password(
-    body: PasswordChangeRequest, principal: CurrentPrincipal, request: Request, context: Context
+    body: PasswordChangeRequest, principal: SessionPrincipal, request: Request, context: Context
 ) -> PasswordChangeResponse:
-    """Ends every login session of the user (this one too: log in again) and revokes the
-    user's certificates."""
+    """Ends every login session and API token of the user (this session too: log in again)
+    and revokes the user's certificates. Needs a login session, not a token."""
     changed = await context.accounts.change_password(
         principal.user, body.old_password, body.new_password, client_address(request)
     )
@@ -52,11 +57,12 @@ async def change_password(
     return PasswordChangeResponse(
         sessions_ended=changed.sessions_ended,
         certificates_revoked=changed.certificates_revoked,
+        tokens_revoked=changed.tokens_revoked,
     )
 
 
 @router.post("/mfa/setup", response_model=MFASetupResponse)
-async def mfa_setup(principal: CurrentPrincipal, context: Context) -> MFASetupResponse:
+async def mfa_setup(principal: SessionPrincipal, context: Context) -> MFASetupResponse:
     """Start enrolling an authenticator app; MFA stays off until /mfa/verify."""
     enrollment = await context.accounts.mfa.begin_setup(principal.user)
     return MFASetupResponse(
@@ -66,7 +72,7 @@ async def mfa_setup(principal: CurrentPrincipal, context: Context) -> MFASetupRe
 
 @router.post("/mfa/verify", response_model=MFAVerifyResponse)
 async def mfa_verify(
-    body: CodeRequest, principal: CurrentPrincipal, context: Context
+    body: CodeRequest, principal: SessionPrincipal, context: Context
 ) -> MFAVerifyResponse:
     """The "Verify & save" step: enables MFA after one correct code and returns 10 recovery
     codes, once. Log in again (`sshgate login -f`) for a session whose certificates carry
@@ -78,7 +84,7 @@ async def mfa_verify(
 
 @router.post("/mfa/disable", response_model=MFADisableResponse)
 async def mfa_disable(
-    body: MFADisableRequest, principal: CurrentPrincipal, request: Request, context: Context
+    body: MFADisableRequest, principal: SessionPrincipal, request: Request, context: Context
 ) -> MFADisableResponse:
     """Needs the password and a current code; ends every login session of the user."""
     ended = await context.accounts.mfa.disable(
@@ -90,7 +96,7 @@ async def mfa_disable(
 
 @router.post("/mfa/recovery-codes", response_model=RecoveryCodesResponse)
 async def recovery_codes(
-    body: CodeRequest, principal: CurrentPrincipal, context: Context
+    body: CodeRequest, principal: SessionPrincipal, context: Context
 ) -> RecoveryCodesResponse:
     """New recovery codes for a current code (TOTP or recovery); the old ones stop working."""
     codes = await context.accounts.mfa.new_recovery_codes(principal.user, body.code)

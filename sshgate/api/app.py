@@ -1,7 +1,10 @@
 """The HTTP API: JSON under /api/, described at /api/openapi.json.
 
 Authentication is `Authorization: Bearer TOKEN`, where TOKEN is a login session (`sgs_...`,
-from POST /api/auth/login) or an API token (`sgt_...`). Times are ISO 8601 in UTC. Errors are
+from POST /api/auth/login) or an API token (`sgt_...`). A token of scope `certificate` may
+only issue certificates and read /api/account and /api/me/access; /api/account/password,
+/api/account/mfa/* and /api/tokens need a login session (403 `forbidden` otherwise).
+Times are ISO 8601 in UTC. Errors are
 `{"error": CODE, "message": TEXT}` (401 invalid_token / unauthorized with
 `WWW-Authenticate: Bearer`; 429 with `Retry-After`; 422 invalid_request for a malformed body).
 
@@ -13,7 +16,7 @@ Endpoints (request body -> response body):
     GET    /api/account
            -> {id, username, email, mfa, mfa_since, amr, bearer, expires_at}
     POST   /api/account/password          {old_password, new_password}
-           -> {sessions_ended, certificates_revoked}
+           -> {sessions_ended, certificates_revoked, tokens_revoked}
     POST   /api/account/mfa/setup         -> {secret, otpauth_uri, qr_svg}
     POST   /api/account/mfa/verify        {code} -> {mfa: true, recovery_codes}
     POST   /api/account/mfa/disable       {password, code} -> {mfa: false, sessions_ended}
@@ -21,8 +24,10 @@ Endpoints (request body -> response body):
     POST   /api/ssh/certificate           {key, ttl?}
            -> {certificate, serial, valid_after, valid_before, amr}
     GET    /api/ssh/authority (no login)  -> {trusted_ca_keys, gateway: {host, port, host_keys}}
-    POST   /api/tokens                    {name} -> 201 {id, token, name, amr, created_at}
-    GET    /api/tokens                    -> {items: [{id, name, created_at, amr, last_used_at}]}
+    POST   /api/tokens                    {name, scope?, expires_in?}
+           -> 201 {id, token, name, amr, scope, created_at, expires_at}
+    GET    /api/tokens
+           -> {items: [{id, name, created_at, amr, scope, expires_at, last_used_at}]}
     DELETE /api/tokens/{id}               -> 204
     GET    /api/me/access
            -> {orgs: [{name, role, mfa_required, mfa_level, mfa_missing}],

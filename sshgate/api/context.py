@@ -15,14 +15,22 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from sshgate.accounts import Accounts, Principal
+from sshgate.accounts import Accounts, Need, NotPermitted, Principal, refusal
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.authority import CertificateAuthority
 from sshgate.config import Config
 from sshgate.services import Services
 from sshgate.store import Store
 
-__all__ = ["ApiContext", "Context", "CurrentPrincipal", "client_address", "current_principal"]
+__all__ = [
+    "ApiContext",
+    "CertificatePrincipal",
+    "Context",
+    "CurrentPrincipal",
+    "SessionPrincipal",
+    "client_address",
+    "current_principal",
+]
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,21 @@ async def current_principal(
     return await context.accounts.session_from_token(credentials.credentials)
 
 
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+def _needing(need: Need) -> Callable[[Principal], Principal]:
+    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        refused = refusal(principal, need)
+        if refused is not None:
+            raise NotPermitted(refused)
+        return principal
+
+    return check
+
+
+# What a route needs of its bearer (sshgate.accounts.scope): everything the user may do, by
+# default, so that a new route is closed to certificate-scope tokens unless it says so.
+CurrentPrincipal = Annotated[Principal, Depends(_needing(Need.ACCOUNT))]
+CertificatePrincipal = Annotated[Principal, Depends(_needing(Need.CERTIFICATE))]
+SessionPrincipal = Annotated[Principal, Depends(_needing(Need.SESSION))]
 
 
 def client_address(request: Request) -> str:

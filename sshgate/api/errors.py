@@ -128,7 +128,7 @@ def from_exception(exc: Exception) -> ApiError | None:
             return ApiError(409, "mfa_not_enabled", str(exc))
         case acc.NoPendingSetup():
             return ApiError(409, "no_pending_setup", str(exc))
-        case acc.InvalidTokenName():
+        case acc.InvalidTokenName() | acc.InvalidTokenExpiry():
             return ApiError(400, "invalid_request", str(exc))
         case PasswordPolicyError():
             return ApiError(400, "weak_password", str(exc))

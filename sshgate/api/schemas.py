@@ -105,6 +105,7 @@ class PasswordChangeRequest(BaseModel):
 class PasswordChangeResponse(BaseModel):
     sessions_ended: int
     certificates_revoked: int
+    tokens_revoked: int
 
 
 class MFASetupResponse(BaseModel):
@@ -162,6 +163,17 @@ class AuthorityResponse(BaseModel):
 
 class TokenCreateRequest(BaseModel):
     name: Annotated[str, Field(max_length=256)]
+    scope: Annotated[
+        str,
+        Field(
+            max_length=32,
+            description="certificate (issue certificates, read whoami; the default) or account"
+            " (everything the user may do; from a login with mfa when the user has MFA)",
+        ),
+    ] = "certificate"
+    expires_in: Annotated[
+        int | None, Field(description="Seconds until the token ends; none: until revoked")
+    ] = None
 
 
 class TokenCreatedResponse(BaseModel):
@@ -169,7 +181,9 @@ class TokenCreatedResponse(BaseModel):
     token: str = Field(description="The API token (sgt_...); shown once")
     name: str
     amr: list[str]
+    scope: str
     created_at: str
+    expires_at: str | None
 
 
 class TokenItem(BaseModel):
@@ -177,6 +191,8 @@ class TokenItem(BaseModel):
     name: str
     created_at: str
     amr: list[str]
+    scope: str
+    expires_at: str | None
     last_used_at: str | None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, Response
 
 from sshgate.accounts import AccountsError, InvalidCode
-from sshgate.api.context import Context, CurrentPrincipal, client_address
+from sshgate.api.context import CertificatePrincipal, Context, client_address
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.api.schemas import ErrorResponse, LoginRequest, LoginResponse, UserRef, iso
 from sshgate.logs import log
@@ -42,7 +42,7 @@ async def login(body: LoginRequest, request: Request, context: Context) -> Login
 
 
 @router.post("/logout", status_code=204, response_class=Response)
-async def logout(principal: CurrentPrincipal, context: Context) -> Response:
+async def logout(principal: CertificatePrincipal, context: Context) -> Response:
     """End the caller's login session (an API token is revoked with DELETE /api/tokens/ID)."""
     await context.accounts.logout(principal)
     log("logout", user_id=principal.user.id, session=principal.jti)

@@ -8,7 +8,7 @@ import time
 from fastapi import APIRouter, Request
 
 from sshgate import metrics
-from sshgate.api.context import Context, CurrentPrincipal, client_address
+from sshgate.api.context import CertificatePrincipal, Context, client_address
 from sshgate.api.errors import ApiError
 from sshgate.api.schemas import (
     AuthorityResponse,
@@ -35,10 +35,11 @@ router = APIRouter(prefix="/api/ssh", tags=["ssh"])
     },
 )
 async def certificate(
-    body: CertificateRequest, principal: CurrentPrincipal, request: Request, context: Context
+    body: CertificateRequest, principal: CertificatePrincipal, request: Request, context: Context
 ) -> CertificateResponse:
     """Sign `key` for the caller. The certificate's claims carry the bearer's `amr` as it
-    counts now, its `auth_time`, and `jti` = the login session or API token id."""
+    counts now, its `auth_time`, and `jti` = the login session or API token id; it ends no
+    later than that session or token (and is revoked when the session ends by logout)."""
     if context.ca is None:
         raise ApiError(503, "no_ca", "this server does not issue certificates")
     issued = await context.ca.issue(
@@ -49,6 +50,7 @@ async def certificate(
         principal.jti,
         ttl=body.ttl,
         client_address=client_address(request) or None,
+        ends_at=principal.expires_at,
     )
     metrics.certificate_issued()
     log(

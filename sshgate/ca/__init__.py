@@ -34,6 +34,7 @@ from sshgate.ca.errors import (
 from sshgate.ca.issuer import (
     IssueRequest,
     Permissions,
+    cap_ttl,
     check_user_public_key,
     issue_certificate,
     resolve_ttl,
@@ -67,6 +68,7 @@ __all__ = [
     "PublicKey",
     "SigningKeyPeriod",
     "TTLRefused",
+    "cap_ttl",
     "check_user_public_key",
     "decode_claims",
     "encode_claims",

@@ -87,6 +87,18 @@ def resolve_ttl(requested: int | None, default: int, maximum: int) -> int:
     return requested
 
 
+def cap_ttl(lifetime: int, issued_at: int, ends_at: float | None) -> int:
+    """The lifetime cut so that the certificate ends no later than `ends_at`, the end of the
+    login session or API token that asks for it (None: a token without expiry). Raises
+    TTLRefused when nothing is left."""
+    if ends_at is None:
+        return lifetime
+    left = int(ends_at) - issued_at
+    if left <= 0:
+        raise TTLRefused("the login session or token ends now; log in again")
+    return min(lifetime, left)
+
+
 def check_user_public_key(line: str) -> PublicKey:
     """The key of an OpenSSH public key line, if it may be certified; else KeyRejected."""
     if len(line) > _MAX_KEY_LINE:
@@ -107,9 +119,7 @@ def check_user_public_key(line: str) -> PublicKey:
     if not isinstance(key, expected) or not isinstance(key, _ACCEPTED_CLASSES):
         raise KeyRejected("malformed public key")
     if isinstance(key, rsa.RSAPublicKey) and not MIN_RSA_BITS <= key.key_size <= MAX_RSA_BITS:
-        raise KeyRejected(
-            f"RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} are required"
-        )
+        raise KeyRejected(f"RSA key of {key.key_size} bits; at least {MIN_RSA_BITS} are required")
     return key
 
 

@@ -55,12 +55,14 @@ class Operator:
         return target
 
     async def reset_mfa(self, name: str) -> User:
-        """Turn NAME's MFA off. Sessions opened before the reset stop counting (their
-        `mfa_revoked_at`); certificates already issued count as without mfa at the gateway."""
+        """Turn NAME's MFA off. Sessions and API tokens end (a leaked token must not outlive
+        the reset of a lost authenticator); certificates already issued count as without mfa
+        at the gateway."""
         target = await self.user(name)
         now = self._now()
         await self._store.reset_mfa(target.id, now)
         await self._store.revoke_user_sessions(target.id, now)
+        await self._store.revoke_user_tokens(target.id, now)
         await self.audit("user-mfa-reset", name)
         return target
 

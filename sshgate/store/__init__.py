@@ -32,6 +32,7 @@ from sshgate.store.base import (
     ThrottleRecord,
     ThrottleRule,
     ThrottleScope,
+    TokenScope,
 )
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ __all__ = [
     "ThrottleRecord",
     "ThrottleRule",
     "ThrottleScope",
+    "TokenScope",
     "open_store",
     "sqlite_path",
 ]

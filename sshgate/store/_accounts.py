@@ -27,7 +27,10 @@ from sshgate.store.base import (
 )
 
 _SESSION = "id, user_id, token_hash, amr, auth_time, created_at, expires_at, revoked_at, client"
-_TOKEN = "id, user_id, name, token_hash, amr, auth_time, created_at, revoked_at, last_used_at"
+_TOKEN = (
+    "id, user_id, name, token_hash, amr, auth_time, created_at, revoked_at, last_used_at,"
+    " scope, expires_at"
+)
 _MFA = "id, mfa_enabled, mfa_secret_enc, mfa_last_step, mfa_failures, mfa_locked_until"
 
 
@@ -60,6 +63,8 @@ def _token_from_row(row: Row) -> ApiToken:
         created_at=row["created_at"],
         revoked_at=row["revoked_at"],
         last_used_at=row["last_used_at"],
+        scope="account" if row["scope"] == "account" else "certificate",
+        expires_at=row["expires_at"],
     )
 
 
@@ -72,6 +77,16 @@ def _mfa_from_row(row: Row) -> MFAState:
         last_step=row["mfa_last_step"],
         failures=row["mfa_failures"],
         locked_until=row["mfa_locked_until"],
+    )
+
+
+async def _revoke_certificates_of(tx: Transaction, user_id: str, jti: str, at: float) -> None:
+    await tx.rows(
+        "UPDATE certificates SET revoked_at = ? WHERE user_id = ? AND jti = ?"
+        " AND revoked_at IS NULL",
+        at,
+        user_id,
+        jti,
     )
 
 
@@ -128,16 +143,19 @@ class AccountStore:
         return None if row is None else _session_from_row(row)
 
     async def revoke_login_session(self, session_id: str, at: float) -> bool:
-        """False when no live session has this id."""
+        """End the session and, in the same transaction, revoke the certificates it got (a
+        certificate never outlives its login session). False when no live session has this
+        id."""
         async with self._db.write() as tx:
             found = await tx.rows(
                 "UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
-                " RETURNING id",
+                " RETURNING user_id",
                 at,
                 session_id,
             )
             if not found:
                 return False
+            await _revoke_certificates_of(tx, str(found[0]["user_id"]), session_id, at)
             await bump_policy_version(tx)
         return True
 
@@ -153,7 +171,7 @@ class AccountStore:
 
     async def create_api_token(self, token: ApiToken) -> None:
         await self._db.rows(
-            f"INSERT INTO api_tokens ({_TOKEN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO api_tokens ({_TOKEN}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             token.id,
             token.user_id,
             token.name,
@@ -163,6 +181,8 @@ class AccountStore:
             token.created_at,
             token.revoked_at,
             token.last_used_at,
+            token.scope,
+            token.expires_at,
             conflict="API token already exists",
         )
 
@@ -182,7 +202,8 @@ class AccountStore:
         return [_token_from_row(r) for r in found]
 
     async def revoke_api_token(self, user_id: str, token_id: str, at: float) -> bool:
-        """False when the user has no live token with this id (another user's counts as none)."""
+        """Revoke the token and the certificates it got. False when the user has no live
+        token with this id (another user's counts as none)."""
         async with self._db.write() as tx:
             found = await tx.rows(
                 "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND user_id = ?"
@@ -193,8 +214,22 @@ class AccountStore:
             )
             if not found:
                 return False
+            await _revoke_certificates_of(tx, user_id, token_id, at)
             await bump_policy_version(tx)
         return True
+
+    async def revoke_user_tokens(self, user_id: str, at: float) -> int:
+        """End every live API token of the user (password change or reset, user disable, MFA
+        reset); returns how many. Their certificates are dealt with by the caller's rule."""
+        async with self._db.write() as tx:
+            ended = await tx.rows(
+                "UPDATE api_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
+                " RETURNING id",
+                at,
+                user_id,
+            )
+            await bump_policy_version(tx)
+        return len(ended)
 
     async def touch_api_token(self, token_id: str, at: float, min_interval: float) -> None:
         """Record a use; at most one write per `min_interval`, so a busy bot is not a

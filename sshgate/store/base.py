@@ -126,9 +126,13 @@ class LoginSession:
     client: str | None = None
 
 
+TokenScope = Literal["certificate", "account"]
+
+
 @dataclass(frozen=True)
 class ApiToken:
-    """A bot's bearer token; it carries the amr and auth_time of the login that created it."""
+    """A bot's bearer token; it carries the amr and auth_time of the login that created it,
+    a scope (what it may do, see sshgate.accounts.scope) and maybe an expiry."""
 
     id: str
     user_id: str
@@ -139,6 +143,8 @@ class ApiToken:
     created_at: float
     revoked_at: float | None = None
     last_used_at: float | None = None
+    scope: TokenScope = "certificate"
+    expires_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -295,6 +301,7 @@ class Store(Protocol):
     async def get_api_token(self, token_hash: str) -> ApiToken | None: ...
     async def list_api_tokens(self, user_id: str) -> list[ApiToken]: ...
     async def revoke_api_token(self, user_id: str, token_id: str, at: float) -> bool: ...
+    async def revoke_user_tokens(self, user_id: str, at: float) -> int: ...
     async def touch_api_token(self, token_id: str, at: float, min_interval: float) -> None: ...
     async def get_mfa_state(self, user_id: str) -> MFAState | None: ...
     async def accept_totp_step(self, user_id: str, step: int, now: float) -> bool: ...
@@ -378,4 +385,5 @@ __all__ = [
     "ThrottleRecord",
     "ThrottleRule",
     "ThrottleScope",
+    "TokenScope",
 ]

@@ -130,6 +130,6 @@ async def test_password_change_ends_sessions(site: Site) -> None:
         headers=auth(token),
     )
     assert response.status_code == 200
-    assert response.json() == {"sessions_ended": 1, "certificates_revoked": 0}
+    assert response.json() == {"sessions_ended": 1, "certificates_revoked": 0, "tokens_revoked": 0}
     assert (await site.client.get("/api/account", headers=auth(token))).status_code == 401
     assert (await site.login("alice", password="another long password")).status_code == 200

@@ -89,7 +89,9 @@ async def make_orgs(site: Site) -> Orgs:
     await store.enable_mfa(ids["dave"], site.clock() - 86400)
 
     olga_pwd = await site.token("olga")
-    created = await site.client.post("/api/tokens", json={"name": "ci"}, headers=auth(olga_pwd))
+    created = await site.client.post(
+        "/api/tokens", json={"name": "ci", "scope": "account"}, headers=auth(olga_pwd)
+    )
     assert created.status_code == 201 and created.json()["amr"] == ["pwd"]
     secret, _ = await site.enable_mfa(olga_pwd)
     olga_mfa = await site.token("olga", totp=pyotp.TOTP(secret).at(site.clock.next_step()))
