@@ -16,14 +16,23 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+from argon2 import PasswordHasher
 
-from sshgate.accounts import credentials, second_factor
+from sshgate.accounts import credentials, passwords, second_factor
 from sshgate.accounts.throttle import FAILURE_LIMIT
 from sshgate.store import PostgresStore, SQLiteStore, Store
 from tests.api.conftest import Site, auth, open_site, wrong_code
 from tests.support.postgres import PostgresCluster, emptied
 
 BURST = 60
+
+
+@pytest.fixture(autouse=True)
+def production_password_hashing(
+    cheap_password_hashing: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """argon2 at its real cost here: the race these tests close is the time a check takes."""
+    monkeypatch.setattr(passwords, "_HASHER", PasswordHasher())
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
