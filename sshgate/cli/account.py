@@ -8,6 +8,7 @@ import time
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._user import api_option, api_url, call, home, is_terminal, logged_in
 from sshgate.client import ApiError, LoginRequest, SSHConfigError, State, log_in, still_valid
@@ -118,7 +119,7 @@ def whoami(as_json: bool) -> None:
     emit(as_json, {**account, **access}, lines)
 
 
-@click.group()
+@click.group(cls=Group)
 def password() -> None:
     """Your password."""
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from sshgate import __version__
+from sshgate.cli._help import Group
 
 # command name -> (module, attribute); loaded only when that command runs or lists help.
 _COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +29,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
+class LazyGroup(Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
 

@@ -7,6 +7,7 @@ import time
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._user import home
 
@@ -15,7 +16,7 @@ def iso(ts: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-@click.group()
+@click.group(cls=Group)
 def cert() -> None:
     """Your SSH certificate."""
 

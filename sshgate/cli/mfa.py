@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._user import call, is_terminal, logged_in
 
@@ -12,7 +13,7 @@ AFTER_ENABLING = (
 )
 
 
-@click.group()
+@click.group(cls=Group)
 def mfa() -> None:
     """Multifactor authentication with an authenticator app (TOTP)."""
 

@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._level import factor_words, level_option, level_words, needed_words
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
@@ -29,7 +30,7 @@ def _org_path(name: str, what: str) -> str:
     return f"/api/orgs/{quote(name, safe='')}/{what}"
 
 
-@click.group()
+@click.group(cls=Group)
 def org() -> None:
     """Your organizations' security: who has MFA, the "MFA required" switch, reminders
     (owners and admins)."""

@@ -6,11 +6,12 @@ import re
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
 
 
-@click.group()
+@click.group(cls=Group)
 def token() -> None:
     """API tokens for bots (CI jobs); a token carries the amr of the login that created it."""
 

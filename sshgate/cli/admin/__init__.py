@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli.admin.audit import audit
 from sshgate.cli.admin.keys import ca, cert
 from sshgate.cli.admin.orgs import org
@@ -11,7 +12,7 @@ from sshgate.cli.admin.projects import env, project
 from sshgate.cli.admin.users import user
 
 
-@click.group()
+@click.group(cls=Group)
 def admin() -> None:
     """Operator commands (users, orgs, projects, environments, keys, audit)."""
 

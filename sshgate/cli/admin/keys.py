@@ -7,6 +7,7 @@ import time
 import click
 
 from sshgate.ca import KeyDir, fingerprint
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin, user_named
@@ -14,7 +15,7 @@ from sshgate.config import Config
 from sshgate.store import Store
 
 
-@click.group()
+@click.group(cls=Group)
 def ca() -> None:
     """The user certificate authority's keys."""
 
@@ -40,7 +41,7 @@ def rotate(config_path: str | None, as_json: bool) -> None:
     )
 
 
-@click.group()
+@click.group(cls=Group)
 def cert() -> None:
     """Issued user certificates."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._level import level_option, level_words, needed_words
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
@@ -16,7 +17,7 @@ from sshgate.store import ConflictError, Store
 KNOWN_ADDONS = (ADVANCED_USER_MANAGEMENT,)
 
 
-@click.group()
+@click.group(cls=Group)
 def org() -> None:
     """Organizations, their add-ons, members and the MFA requirement."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import (
@@ -29,7 +30,7 @@ from sshgate.policy import (
 from sshgate.store import ConflictError, Store
 
 
-@click.group()
+@click.group(cls=Group)
 def project() -> None:
     """Projects, their git upstream and who may use them."""
 
@@ -130,7 +131,7 @@ def remove(project_id: str, config_path: str | None, as_json: bool) -> None:
     emit(as_json, {"id": project_id}, f"removed project {project_id}")
 
 
-@click.group()
+@click.group(cls=Group)
 def env() -> None:
     """Environments (one upstream OpenSSH server per app)."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from sshgate.accounts import PasswordPolicyError, hash_password
+from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin
@@ -14,7 +15,7 @@ from sshgate.services import Operator
 from sshgate.store import ConflictError, Store
 
 
-@click.group()
+@click.group(cls=Group)
 def user() -> None:
     """Add, disable, enable users; reset their MFA or password."""
 
