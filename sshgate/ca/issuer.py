@@ -1,6 +1,6 @@
 """Issuing user certificates: the CA side, pure apart from the signature's random nonce.
 
-The certificate layout is the contract's (PRODUCT.md, "Certificates"): key ID = user id,
+The certificate layout (docs/reference/certificates.md): key ID = user id,
 one principal = the username, validity from issue time - 60 s to issue time + TTL,
 the three permit-* extensions, the claims, has-mfa exactly when amr holds "mfa", and a
 ``source-address`` critical option only when the address is bound.

@@ -1,4 +1,5 @@
-"""The texts users see when the gateway refuses. Byte for byte as PRODUCT.md documents them."""
+"""The texts users see when the gateway refuses. Byte for byte as the README and
+docs/reference/certificates.md document them."""
 
 from __future__ import annotations
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests.api.conftest import PASSWORD, Site, auth
@@ -122,9 +125,20 @@ async def test_openapi_is_served_and_lists_the_endpoints(site: Site) -> None:
         "/api/tokens",
         "/api/tokens/{token_id}",
         "/api/me/access",
+        "/api/orgs/{org}/security",
+        "/api/orgs/{org}/mfa-required",
+        "/api/orgs/{org}/reminders",
     ):
         assert path in paths, path
     assert "HTTPBearer" in response.json()["components"]["securitySchemes"]
+
+
+async def test_the_api_reference_lists_every_route_of_the_openapi_description(site: Site) -> None:
+    reference = (Path(__file__).resolve().parents[2] / "docs" / "reference" / "api.md").read_text()
+    listed = set(re.findall(r"^\| (GET|POST|PUT|PATCH|DELETE) \| `([^`]+)`", reference, re.M))
+    paths = (await site.client.get("/api/openapi.json")).json()["paths"]
+    served = {(method.upper(), path) for path, item in paths.items() for method in item}
+    assert served == listed
 
 
 async def test_unknown_path_is_a_json_404(site: Site) -> None:

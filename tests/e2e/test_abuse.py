@@ -27,8 +27,8 @@ from tests.support.deployment import Client, log_count, raw_connection, ssh_with
 
 pytestmark = pytest.mark.e2e
 
-FAILURE_LIMIT = 10  # PRODUCT.md: after 10 consecutive failures, one attempt per minute
-CODE_LIMIT = 5  # PRODUCT.md: 5 consecutive wrong codes lock the second factor for 15 minutes
+FAILURE_LIMIT = 10  # README: after 10 failed passwords, one attempt per minute
+CODE_LIMIT = 5  # README: five wrong codes lock the second factor for 15 minutes
 
 
 @pytest.fixture(scope="module")

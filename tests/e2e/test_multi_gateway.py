@@ -49,7 +49,7 @@ from tests.support.postgres import PostgresCluster
 
 pytestmark = pytest.mark.e2e
 
-NEXT_CONNECTION_DEADLINE = 1.0  # PRODUCT.md: "through other gateways ... within 1 second"
+NEXT_CONNECTION_DEADLINE = 1.0  # README: "through every gateway within a second"
 CLOSE_DEADLINE = 10.0
 MARGIN = 2.0  # a loaded 2-core CI machine
 CERTIFICATES = 1000

@@ -41,7 +41,7 @@ CONNECTIONS = 30
 PARALLEL = 6
 DRAIN_TIMEOUT = 2
 DEADLINE = 60.0  # a loaded 2-core machine
-CLOSE_DEADLINE = 10.0 + 5.0  # PRODUCT.md's 10 seconds, and a margin
+CLOSE_DEADLINE = 10.0 + 5.0  # the README's 10 seconds, and a margin
 DRAINING = b"sshgate: the gateway is restarting; reconnect\n"
 MFA_LINES = (b"Error: Access denied\n", b"\t - Multifactor authentication (MFA)\n")
 
