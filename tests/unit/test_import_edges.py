@@ -10,6 +10,7 @@ docs/architecture.md in the same commit.
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -242,6 +243,13 @@ def test_packages_import_only_along_the_allowed_edges() -> None:
         if target not in EVERYWHERE and target not in ALLOWED.get(source, frozenset())
     ]
     assert wrong == []
+
+
+def test_the_architecture_page_shows_exactly_the_allowed_edges() -> None:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| [^|]* \|([^|]*)\|$", text, re.MULTILINE)
+    shown = {unit: frozenset(re.findall(r"`(\w+)`", edges)) for unit, edges in rows}
+    assert shown == ALLOWED
 
 
 def test_policy_imports_nothing_of_sshgate_and_ca_no_store() -> None:
