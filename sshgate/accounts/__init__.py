@@ -1,6 +1,8 @@
-"""User accounts: passwords, TOTP MFA with recovery codes, login sessions and API tokens.
+"""User accounts: passwords, TOTP MFA with recovery codes, security keys and passkeys
+(WebAuthn), login sessions and API tokens.
 
-The service is `Accounts` (with `Accounts.mfa` for enrollment); the pure pieces (`totp`,
+The service is `Accounts` (with `Accounts.mfa` for enrollment, `Accounts.keys` for security
+keys); the pure pieces (`totp`,
 `recovery`, `throttle`, `bearer`, `principal`) hold the rules, the store makes them atomic.
 """
 
@@ -10,6 +12,10 @@ from sshgate.accounts.errors import (
     InvalidToken,
     InvalidTokenExpiry,
     InvalidTokenName,
+    KeyCounterWentBack,
+    KeyNotAccepted,
+    KeyNotFound,
+    KeysUnavailable,
     LoginFailed,
     MFAAlreadyEnabled,
     MFANotEnabled,
@@ -31,8 +37,10 @@ from sshgate.accounts.passwords import (
     verify_password,
 )
 from sshgate.accounts.principal import Principal, effective_amr
+from sshgate.accounts.relying_party import RelyingParty, relying_party
 from sshgate.accounts.scope import Need, refusal
 from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts.security_keys import AddedKey, Ceremony, SecurityKeys
 from sshgate.accounts.service import (
     Accounts,
     CreatedToken,
@@ -47,12 +55,18 @@ __all__ = [
     "MFA",
     "Accounts",
     "AccountsError",
+    "AddedKey",
+    "Ceremony",
     "CreatedToken",
     "Enrollment",
     "InvalidCode",
     "InvalidToken",
     "InvalidTokenExpiry",
     "InvalidTokenName",
+    "KeyCounterWentBack",
+    "KeyNotAccepted",
+    "KeyNotFound",
+    "KeysUnavailable",
     "LoginFailed",
     "LoginResult",
     "MFAAlreadyEnabled",
@@ -63,10 +77,12 @@ __all__ = [
     "PasswordChanged",
     "PasswordPolicyError",
     "Principal",
+    "RelyingParty",
     "SecondFactorLocked",
     "SecondFactorRequired",
     "SecretBox",
     "SecretsKeyError",
+    "SecurityKeys",
     "SignInExpired",
     "SignInTicket",
     "Throttled",
@@ -77,6 +93,7 @@ __all__ = [
     "end_user_access",
     "hash_password",
     "refusal",
+    "relying_party",
     "terminal_qr",
     "verify_password",
 ]

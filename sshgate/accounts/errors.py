@@ -12,6 +12,10 @@ __all__ = [
     "InvalidToken",
     "InvalidTokenExpiry",
     "InvalidTokenName",
+    "KeyCounterWentBack",
+    "KeyNotAccepted",
+    "KeyNotFound",
+    "KeysUnavailable",
     "LoginFailed",
     "MFAAlreadyEnabled",
     "MFANotEnabled",
@@ -148,3 +152,34 @@ class SignInExpired(AccountsError):
 
     def __init__(self) -> None:
         super().__init__("the sign-in took too long; enter your password again")
+
+
+class KeysUnavailable(AccountsError):
+    """Raised by every security-key action when `api.public_url` names no host a browser
+    accepts as relying party id (an IP address): the message says why; TOTP keeps working."""
+
+
+class KeyNotAccepted(AccountsError):
+    """Raised when a security key's answer does not verify: unknown key, wrong origin or
+    relying party id, a challenge that is unknown, used, expired or not this sign-in's, or a
+    bad signature. Counts as a wrong second factor."""
+
+    def __init__(self, message: str = "the security key's answer was not accepted") -> None:
+        super().__init__(message)
+
+
+class KeyCounterWentBack(KeyNotAccepted):
+    """Raised when a key's signature counter did not move forward: the sign of a cloned
+    authenticator. Refused and audited."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the security key's signature counter went backwards (a cloned key?): refused"
+        )
+
+
+class KeyNotFound(AccountsError):
+    """Raised when removing a security key the caller does not have."""
+
+    def __init__(self) -> None:
+        super().__init__("no such security key")

@@ -86,7 +86,7 @@ class MFA:
             raise InvalidCode()
         codes = recovery.generate()
         if not await self._store.enable_mfa_for_secret(
-            user.id, state.secret_enc, self._hashes(codes), now
+            user.id, state.secret_enc, recovery.code_hashes(self._box, codes), now
         ):
             # The setup was started again (or finished elsewhere) since this code was shown.
             raise NoPendingSetup()
@@ -113,13 +113,11 @@ class MFA:
             raise MFANotEnabled()
         return state
 
-    def _hashes(self, codes: list[str]) -> list[str]:
-        hashes = [recovery.code_hash(self._box, code) for code in codes]
-        return [h for h in hashes if h is not None]
-
     async def _replace_recovery_codes(self, user: User, now: float) -> list[str]:
         codes = recovery.generate()
-        await self._store.replace_recovery_codes(user.id, self._hashes(codes), now)
+        await self._store.replace_recovery_codes(
+            user.id, recovery.code_hashes(self._box, codes), now
+        )
         return codes
 
 

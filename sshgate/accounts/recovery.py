@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 from sshgate.accounts.secretbox import SecretBox
 
-__all__ = ["CODE_COUNT", "code_hash", "find_match", "generate", "normalize"]
+__all__ = ["CODE_COUNT", "code_hash", "code_hashes", "find_match", "generate", "normalize"]
 
 CODE_COUNT = 10
 _ALPHABET = string.ascii_lowercase + string.digits
@@ -46,6 +46,12 @@ def code_hash(box: SecretBox, code: str) -> str | None:
     """What the store keeps of a code; None when `code` is not a recovery code at all."""
     normalized = normalize(code)
     return None if normalized is None else box.keyed_hash(_PURPOSE, normalized.encode("ascii"))
+
+
+def code_hashes(box: SecretBox, codes: Iterable[str]) -> list[str]:
+    """The hashes to store for freshly generated codes."""
+    hashes = [code_hash(box, code) for code in codes]
+    return [h for h in hashes if h is not None]
 
 
 def find_match(candidate: str, stored: Iterable[str]) -> str | None:

@@ -15,7 +15,7 @@ from typing import Literal
 from sshgate.accounts import recovery, totp
 from sshgate.accounts.errors import InvalidCode, SecondFactorLocked
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.store import MFAState, Store
+from sshgate.store import MFAAttempt, MFAState, Store
 
 __all__ = ["LOCK_SECONDS", "MAX_FAILURES", "SecondFactor", "open_secret"]
 
@@ -46,11 +46,7 @@ class SecondFactor:
         state = await self._store.get_mfa_state(user_id)
         if state is None or not state.enabled:
             raise InvalidCode()
-        attempt = await self._store.take_mfa_attempt(user_id, now, MAX_FAILURES, LOCK_SECONDS)
-        if not attempt.taken:
-            if attempt.locked_until is not None and now < attempt.locked_until:
-                raise SecondFactorLocked(attempt.locked_until - now)
-            raise InvalidCode()
+        attempt = await self.admit(user_id, now)
         code = code.strip()[:_MAX_CODE_LENGTH]
         if totp.looks_like_totp(code):
             if await self._totp(state, code, now):
@@ -60,6 +56,17 @@ class SecondFactor:
         if attempt.locked_until is not None:
             raise SecondFactorLocked(attempt.locked_until - now)
         raise InvalidCode()
+
+    async def admit(self, user_id: str, now: float) -> MFAAttempt:
+        """Take one attempt's slot, counted as a failure until a success resets the count (a
+        code here, a security key in `security_keys.py`); SecondFactorLocked or InvalidCode
+        when none is left."""
+        attempt = await self._store.take_mfa_attempt(user_id, now, MAX_FAILURES, LOCK_SECONDS)
+        if not attempt.taken:
+            if attempt.locked_until is not None and now < attempt.locked_until:
+                raise SecondFactorLocked(attempt.locked_until - now)
+            raise InvalidCode()
+        return attempt
 
     async def _totp(self, state: MFAState, code: str, now: float) -> bool:
         secret = open_secret(self._box, state)

@@ -17,6 +17,7 @@ reset, a user disable or an MFA reset ends every token of their user.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -41,8 +42,9 @@ from sshgate.accounts.principal import Principal, effective_amr, session_ended_b
 from sshgate.accounts.scope import new_token_refusal
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
+from sshgate.accounts.security_keys import Ceremony, SecurityKeys
 from sshgate.accounts.ticket import open_ticket, seal_ticket
-from sshgate.policy import PASSWORD_ONLY, WITH_CODE, User
+from sshgate.policy import PASSWORD_ONLY, WITH_CODE, WITH_KEY, User
 from sshgate.store import ApiToken, LoginSession, Store, TokenScope
 
 __all__ = [
@@ -115,6 +117,7 @@ class Accounts:
         box: SecretBox,
         session_ttl: int = DEFAULT_SESSION_TTL,
         now: Callable[[], float] = time.time,
+        public_url: str = "",
     ) -> None:
         self._store = store
         self._session_ttl = session_ttl
@@ -123,6 +126,7 @@ class Accounts:
         self._passwords = PasswordCheck(store, now)
         self._second_factor = SecondFactor(store, box, now)
         self.mfa = MFA(store, box, self._passwords, self._second_factor, now)
+        self.keys = SecurityKeys(store, box, self._passwords, self._second_factor, public_url, now)
 
     # logging in and out
 
@@ -158,13 +162,7 @@ class Accounts:
         """The second step: a TOTP or recovery code for the ticket's user, with the same
         lock as `login`'s. SignInExpired for a bad or old ticket, or a user disabled or
         without MFA since."""
-        opened = open_ticket(self._box, ticket, self._now())
-        if opened is None:
-            raise SignInExpired()
-        user = await self._store.get_user(opened[0])
-        if user is None or user.disabled or not user.mfa_enabled:
-            raise SignInExpired()
-        return await self._with_code(user, code, client)
+        return await self._with_code(await self._ticket_user(ticket), code, client)
 
     async def _check_password(self, username: str, password: str, client: str) -> User:
         user = await self._passwords.verify(username, password, client)
@@ -175,6 +173,41 @@ class Accounts:
     async def _with_code(self, user: User, code: str, client: str) -> LoginResult:
         await self._second_factor.verify(user.id, code)
         return await self.open_session(user, WITH_CODE, self._now(), client)
+
+    async def begin_key_sign_in(
+        self, username: str, password: str, client: str
+    ) -> tuple[str, Ceremony]:
+        """A sign-in with a security key in one call for the API: the password (throttled, as
+        `login`), then `key_sign_in_options` for its ticket. Returns the ticket and options."""
+        user = await self._check_password(username, password, client)
+        ticket = seal_ticket(self._box, user.id, self._now())
+        return ticket, await self.key_sign_in_options(ticket)
+
+    async def key_sign_in_options(self, ticket: str) -> Ceremony:
+        """After the password step (`begin_login`'s ticket): a challenge for the user's keys,
+        bound to this ticket. SignInExpired for a bad or old ticket; KeyNotAccepted when the
+        account has no key."""
+        user = await self._ticket_user(ticket)
+        return await self.keys.authentication_options(user, _ticket_binding(ticket))
+
+    async def finish_key_sign_in(
+        self, ticket: str, challenge_id: str, credential: str, client: str
+    ) -> LoginResult:
+        """The key's answer to this ticket's challenge opens a login session with amr
+        ["pwd", "hwk", "mfa"]."""
+        user = await self._ticket_user(ticket)
+        binding = _ticket_binding(ticket)
+        await self.keys.authenticate(user, binding, challenge_id, credential, client)
+        return await self.open_session(user, WITH_KEY, self._now(), client)
+
+    async def _ticket_user(self, ticket: str) -> User:
+        opened = open_ticket(self._box, ticket, self._now())
+        if opened is None:
+            raise SignInExpired()
+        user = await self._store.get_user(opened[0])
+        if user is None or user.disabled or not user.mfa_enabled:
+            raise SignInExpired()
+        return user
 
     async def open_session(
         self,
@@ -305,3 +338,8 @@ class Accounts:
         if user is None or user.disabled:
             raise InvalidToken()
         return user
+
+
+def _ticket_binding(ticket: str) -> str:
+    """What a key challenge of a sign-in is bound to: its ticket, hashed."""
+    return hashlib.sha256(ticket.encode("ascii", "replace")).hexdigest()

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request, Response
 
 from sshgate import __version__
 from sshgate.accounts import Accounts, SecretBox
-from sshgate.api import access, account, org_reminders, orgs, session, ssh, tokens
+from sshgate.api import access, account, org_reminders, orgs, security_keys, session, ssh, tokens
 from sshgate.api.context import ApiContext, client_address, get_context
 from sshgate.api.errors import install_error_handlers
 from sshgate.authority import CertificateAuthority
@@ -37,7 +37,9 @@ def create_app(
     `secrets.key_file` (SecretsKeyError when it cannot be read) and `api.session_ttl`."""
     box = SecretBox.from_file(config.secrets.key_file)
     if accounts is None:
-        accounts = Accounts(store, box, session_ttl=config.api.session_ttl)
+        accounts = Accounts(
+            store, box, session_ttl=config.api.session_ttl, public_url=config.api_public_url
+        )
     app = FastAPI(
         title="sshgate",
         version=__version__,
@@ -48,7 +50,7 @@ def create_app(
     )
     app.state.sshgate = ApiContext(config=config, store=store, accounts=accounts, ca=ca)
     install_error_handlers(app)
-    for module in (session, account, ssh, tokens, access, orgs, org_reminders):
+    for module in (session, account, security_keys, ssh, tokens, access, orgs, org_reminders):
         app.include_router(module.router)
     install_console(
         app, box, config.api_public_url, lambda r: get_context(r).services, client_address

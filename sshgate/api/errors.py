@@ -130,6 +130,12 @@ def from_exception(exc: Exception) -> ApiError | None:
             return ApiError(409, "no_pending_setup", str(exc))
         case acc.InvalidTokenName() | acc.InvalidTokenExpiry():
             return ApiError(400, "invalid_request", str(exc))
+        case acc.KeysUnavailable():
+            return ApiError(409, "keys_unavailable", str(exc))
+        case acc.KeyNotAccepted():
+            return ApiError(400, "key_not_accepted", str(exc))
+        case acc.KeyNotFound():
+            return ApiError(404, "not_found", str(exc))
         case PasswordPolicyError():
             return ApiError(400, "weak_password", str(exc))
         case KeyRejected():

@@ -8,7 +8,7 @@ apply the product's own rules (password policy, token names, key types) on top.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
@@ -17,12 +17,18 @@ from sshgate.policy import MFALevel
 __all__ = [
     "AccessResponse",
     "AccountResponse",
+    "AddKeyRequest",
+    "AddedKeyResponse",
     "AuthorityResponse",
     "CertificateRequest",
     "CertificateResponse",
     "CodeRequest",
     "ErrorResponse",
     "GatewayInfo",
+    "KeyCeremony",
+    "KeySignInFinish",
+    "KeySignInOptions",
+    "KeySignInRequest",
     "LoginRequest",
     "LoginResponse",
     "MFADisableRequest",
@@ -39,6 +45,10 @@ __all__ = [
     "RecoveryCodesResponse",
     "RemindRequest",
     "RemindResponse",
+    "RemoveKeyRequest",
+    "RemoveKeyResponse",
+    "SecurityKeyItem",
+    "SecurityKeysResponse",
     "SecurityResponse",
     "TokenCreateRequest",
     "TokenCreatedResponse",
@@ -282,3 +292,66 @@ class RemindResponse(BaseModel):
     skipped: list[str]
     failed: list[str]
     reasons: dict[str, str] = Field(description="username -> why it was skipped or failed")
+
+
+# security keys and passkeys (WebAuthn)
+
+KeyName = Annotated[str, Field(max_length=256)]
+ChallengeId = Annotated[str, Field(max_length=64)]
+
+
+class KeyCeremony(BaseModel):
+    challenge_id: str
+    options: dict[str, Any] = Field(
+        description="PublicKeyCredentialCreationOptions or ...RequestOptions, JSON-encoded"
+        " as WebAuthn Level 3 parseCreationOptionsFromJSON/parseRequestOptionsFromJSON take"
+    )
+
+
+class KeySignInOptions(KeyCeremony):
+    ticket: str = Field(description="This sign-in's ticket: send it back with the answer")
+
+
+class KeySignInRequest(BaseModel):
+    username: Annotated[str, Field(max_length=256)]
+    password: Secret
+
+
+class KeySignInFinish(BaseModel):
+    ticket: Secret
+    challenge_id: ChallengeId
+    credential: dict[str, Any] = Field(description="The browser's PublicKeyCredential.toJSON()")
+
+
+class AddKeyRequest(BaseModel):
+    challenge_id: ChallengeId
+    credential: dict[str, Any] = Field(description="The browser's PublicKeyCredential.toJSON()")
+    name: KeyName | None = None
+
+
+class SecurityKeyItem(BaseModel):
+    id: str
+    name: str
+    created_at: str
+    last_used_at: str | None
+
+
+class AddedKeyResponse(SecurityKeyItem):
+    recovery_codes: list[str] | None = Field(
+        description="When this first key turned MFA on: the recovery codes, shown once"
+    )
+
+
+class SecurityKeysResponse(BaseModel):
+    items: list[SecurityKeyItem]
+
+
+class RemoveKeyRequest(BaseModel):
+    password: Secret
+    code: Code | None = Field(
+        default=None, description="For the last key: an authenticator or recovery code"
+    )
+
+
+class RemoveKeyResponse(BaseModel):
+    sessions_ended: int

@@ -76,7 +76,9 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
     try:
         if accounts is None:
             box = SecretBox.from_file(config.secrets.key_file)
-            accounts = Accounts(store, box, session_ttl=config.api.session_ttl)
+            accounts = Accounts(
+                store, box, session_ttl=config.api.session_ttl, public_url=config.api_public_url
+            )
     except SecretsKeyError as exc:
         raise ApiStartupError(str(exc)) from None
     app = create_app(config, store, build_authority(config, store), accounts)

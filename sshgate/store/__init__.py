@@ -27,12 +27,14 @@ from sshgate.store.base import (
     MFAAttempt,
     MFAState,
     NotFoundError,
+    SecurityKey,
     Store,
     StoreError,
     ThrottleRecord,
     ThrottleRule,
     ThrottleScope,
     TokenScope,
+    WebAuthnChallenge,
 )
 
 if TYPE_CHECKING:
@@ -107,12 +109,14 @@ __all__ = [
     "PolicyListener",
     "PostgresStore",
     "SQLiteStore",
+    "SecurityKey",
     "Store",
     "StoreError",
     "ThrottleRecord",
     "ThrottleRule",
     "ThrottleScope",
     "TokenScope",
+    "WebAuthnChallenge",
     "open_store",
     "sqlite_path",
 ]

@@ -100,6 +100,23 @@ async def _end_sessions(tx: Transaction, user_id: str, at: float) -> int:
     return len(ended)
 
 
+async def _disable_mfa(tx: Transaction, user_id: str, at: float) -> int:
+    """MFA off with every factor (app secret, security keys, recovery codes), sessions ended;
+    returns how many. The caller bumps the policy version."""
+    if not await tx.rows(
+        "UPDATE users SET mfa_enabled = 0, mfa_since = NULL, mfa_secret_enc = NULL,"
+        " mfa_failures = 0, mfa_locked_until = NULL, mfa_revoked_at = ?"
+        " WHERE id = ? RETURNING id",
+        at,
+        user_id,
+    ):
+        raise NotFoundError(f"user {user_id!r} does not exist")
+    ended = await _end_sessions(tx, user_id, at)
+    await tx.rows("DELETE FROM recovery_codes WHERE user_id = ?", user_id)
+    await tx.rows("DELETE FROM security_keys WHERE user_id = ?", user_id)
+    return ended
+
+
 async def _set_recovery_codes(
     tx: Transaction, user_id: str, code_hashes: Sequence[str], at: float
 ) -> None:
@@ -317,16 +334,7 @@ class AccountStore:
         from before counts as without mfa), and, in the same transaction, the user's login
         sessions end and the recovery codes go. Returns how many sessions ended."""
         async with self._db.write() as tx:
-            if not await tx.rows(
-                "UPDATE users SET mfa_enabled = 0, mfa_since = NULL, mfa_secret_enc = NULL,"
-                " mfa_failures = 0, mfa_locked_until = NULL, mfa_revoked_at = ?"
-                " WHERE id = ? RETURNING id",
-                at,
-                user_id,
-            ):
-                raise NotFoundError(f"user {user_id!r} does not exist")
-            ended = await _end_sessions(tx, user_id, at)
-            await tx.rows("DELETE FROM recovery_codes WHERE user_id = ?", user_id)
+            ended = await _disable_mfa(tx, user_id, at)
             await bump_policy_version(tx)
         return ended
 

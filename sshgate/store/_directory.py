@@ -92,6 +92,8 @@ class Directory:
                 at,
                 user_id,
             )
+            # The user's keys go with the rest of their MFA: a reset starts from scratch.
+            await tx.rows("DELETE FROM security_keys WHERE user_id = ?", user_id)
 
     async def set_mfa_secret(self, user_id: str, secret_enc: bytes) -> None:
         """Store the encrypted secret of a pending enrollment; MFA stays off until enabled."""

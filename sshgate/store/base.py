@@ -210,6 +210,34 @@ class MemberSecurity:
 
 
 @dataclass(frozen=True)
+class SecurityKey:
+    """A user's security key or passkey (a WebAuthn credential): its id and COSE public key
+    in base64url, and the last signature counter seen."""
+
+    id: str
+    user_id: str
+    name: str
+    credential_id: str
+    public_key: str
+    sign_count: int
+    created_at: float
+    last_used_at: float | None = None
+
+
+@dataclass(frozen=True)
+class WebAuthnChallenge:
+    """A WebAuthn ceremony in flight: `purpose` "register" or "authenticate", `challenge` in
+    base64url, `bound_to` what started it (a digest of the sign-in or login session)."""
+
+    id: str
+    user_id: str
+    purpose: str
+    challenge: str
+    bound_to: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class LiveSession:
     """An SSH session a gateway has let through and not yet ended. `has_mfa` and `has_key`
     are what the gateway decided from the certificate when the session opened; `project_id`
@@ -352,6 +380,22 @@ class Store(Protocol):
     async def count_sessions_without_mfa(
         self, org: str, now: float, stale_after: float = 30, level: MFALevel = MFALevel.ANY
     ) -> int: ...
+
+    # security keys and passkeys (see _securitykeys.py)
+    async def add_security_key(
+        self, key: SecurityKey, code_hashes: Sequence[str] | None, at: float
+    ) -> bool: ...
+    async def list_security_keys(self, user_id: str) -> list[SecurityKey]: ...
+    async def use_security_key(
+        self, user_id: str, key_id: str, sign_count: int, at: float
+    ) -> bool: ...
+    async def remove_security_key(
+        self, user_id: str, key_id: str, at: float
+    ) -> tuple[bool, int]: ...
+    async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None: ...
+    async def take_webauthn_challenge(
+        self, challenge_id: str, user_id: str, purpose: str, bound_to: str, now: float
+    ) -> WebAuthnChallenge | None: ...
 
     # audit and change tracking
     async def audit(self, event: AuditEvent) -> int: ...

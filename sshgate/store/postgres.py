@@ -24,9 +24,12 @@ from sshgate.store._pgdatabase import PgDatabase, redacted, translated
 from sshgate.store._pglisten import PolicyCallback, PolicyListener
 from sshgate.store._pgmigrations import apply_postgres_migrations
 from sshgate.store._projects import ProjectCatalog
+from sshgate.store._securitykeys import SecurityKeyStore
 
 
-class PostgresStore(Directory, ProjectCatalog, AccountStore, OrgSecurityStore, Ledger):
+class PostgresStore(
+    Directory, ProjectCatalog, AccountStore, OrgSecurityStore, SecurityKeyStore, Ledger
+):
     """`Store` on PostgreSQL. Open with `await PostgresStore.open(url)`; close when done."""
 
     _db: PgDatabase

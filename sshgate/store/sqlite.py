@@ -12,9 +12,12 @@ from sshgate.store._directory import Directory
 from sshgate.store._ledger import Ledger
 from sshgate.store._orgsecurity import OrgSecurityStore
 from sshgate.store._projects import ProjectCatalog
+from sshgate.store._securitykeys import SecurityKeyStore
 
 
-class SQLiteStore(Directory, ProjectCatalog, AccountStore, OrgSecurityStore, Ledger):
+class SQLiteStore(
+    Directory, ProjectCatalog, AccountStore, OrgSecurityStore, SecurityKeyStore, Ledger
+):
     """`Store` on SQLite. Open with `await SQLiteStore.open(path)`; close when done."""
 
     _db: Database

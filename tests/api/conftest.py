@@ -27,6 +27,8 @@ from sshgate.store import SQLiteStore, Store
 
 PASSWORD = "correct horse battery"
 CLIENT_ADDRESS = "192.0.2.10"
+# A host, not an IP address: browsers (and so security keys) need one as relying party id.
+PUBLIC_URL = "http://localhost:8022"
 
 
 class Clock:
@@ -127,7 +129,8 @@ async def open_site(
     for line in keydir.public_keys():
         await store.record_ca_key(fingerprint(line), line, time.time() - 10)
     clock = Clock()
-    accounts = Accounts(store, SecretBox.from_file(config.secrets.key_file), now=clock)
+    box = SecretBox.from_file(config.secrets.key_file)
+    accounts = Accounts(store, box, now=clock, public_url=PUBLIC_URL)
     app = create_app(config, store, build_authority(config, store), accounts)
     transport = httpx.ASGITransport(app=app, client=(CLIENT_ADDRESS, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://sshgate.test") as client:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from sshgate.accounts import bearer, recovery, throttle, totp
 from sshgate.accounts.principal import effective_amr, session_ended_by_mfa_change
+from sshgate.accounts.relying_party import counter_moves_forward, key_name
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.policy.model import User
 from sshgate.store.base import ThrottleRecord
@@ -274,3 +275,29 @@ def test_passwords_are_hashed_with_argon2id_at_the_library_s_recommended_cost(
         recommended.parallelism,
     )
     assert passwords.hash_password("correct horse battery").startswith("$argon2id$")
+
+
+# security keys
+
+
+@pytest.mark.parametrize(
+    ("stored", "new", "forward"),
+    [(0, 0, True), (0, 1, True), (5, 6, True), (5, 5, False), (5, 3, False), (5, 0, False)],
+    ids=["no-counter", "first-use", "moves-on", "replayed", "went-back", "reset-to-zero"],
+)
+def test_a_signature_counter_must_move_forward(stored: int, new: int, forward: bool) -> None:
+    assert counter_moves_forward(stored, new) is forward
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (None, "Security key"),
+        ("  ", "Security key"),
+        ("YubiKey 5", "YubiKey 5"),
+        ("x" * 65, None),
+        ("a\nb", None),
+    ],
+)
+def test_a_key_name_is_short_and_printable(given: str | None, stored: str | None) -> None:
+    assert key_name(given) == stored
