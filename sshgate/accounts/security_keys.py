@@ -53,7 +53,6 @@ from sshgate.accounts.relying_party import (
 )
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
-from sshgate.logs import log
 from sshgate.policy import User
 from sshgate.store import AuditEvent, SecurityKey, Store, WebAuthnChallenge
 
@@ -140,8 +139,7 @@ class SecurityKeys:
                 expected_rp_id=rp.id,
                 expected_origin=rp.origin,
             )
-        except (WebAuthnException, ValueError) as exc:
-            log("security_key_refused", user_id=user.id, step="register", error=str(exc))
+        except (WebAuthnException, ValueError):
             raise KeyNotAccepted() from None
         now = self._now()
         key = SecurityKey(
@@ -156,7 +154,6 @@ class SecurityKeys:
         codes = None if user.mfa_enabled else recovery.generate()
         hashes = None if codes is None else recovery.code_hashes(self._box, codes)
         turned_on = await self._store.add_security_key(key, hashes, now)
-        log("security_key_added", user_id=user.id, key_id=key.id, mfa_turned_on=turned_on)
         return AddedKey(key, codes if turned_on else None)
 
     # signing in with a key
@@ -196,7 +193,6 @@ class SecurityKeys:
                     client=client or None,
                 )
             )
-            log("security_key_cloned", user_id=user.id, client=client)
             raise
         except KeyNotAccepted:
             if attempt.locked_until is not None:
@@ -235,8 +231,7 @@ class SecurityKeys:
                 credential_public_key=base64url_to_bytes(key.public_key),
                 credential_current_sign_count=0,
             )
-        except (WebAuthnException, ValueError) as exc:
-            log("security_key_refused", user_id=user.id, step="authenticate", error=str(exc))
+        except (WebAuthnException, ValueError):
             raise KeyNotAccepted() from None
         if not counter_moves_forward(key.sign_count, verified.new_sign_count):
             raise KeyCounterWentBack()
@@ -269,7 +264,6 @@ class SecurityKeys:
         removed, ended = await self._store.remove_security_key(user.id, key_id, self._now())
         if not removed:
             raise KeyNotFound()
-        log("security_key_removed", user_id=user.id, key_id=key_id, sessions_ended=ended)
         return ended
 
     async def _ceremony(self, user: User, purpose: str, bound_to: str, options: Any) -> Ceremony:

@@ -70,6 +70,7 @@ async def add_key(
     except ValueError as exc:
         raise ApiError(400, "invalid_request", str(exc)) from None
     key = added.key
+    log("security_key_added", user_id=principal.user.id, key_id=key.id)
     return AddedKeyResponse(
         id=key.id,
         name=key.name,
@@ -108,6 +109,7 @@ async def remove_key(
     ended = await context.accounts.keys.remove(
         principal.user, key_id[:64], body.password, body.code, client_address(request)
     )
+    log("security_key_removed", user_id=principal.user.id, key_id=key_id, sessions_ended=ended)
     return RemoveKeyResponse(sessions_ended=ended)
 
 
@@ -133,7 +135,7 @@ async def key_sign_in(body: KeySignInFinish, request: Request, context: Context)
             body.ticket, body.challenge_id, json.dumps(body.credential), client
         )
     except KeyNotAccepted as exc:
-        log("login_refused", reason="key_not_accepted", client=client)
+        log("login_refused", reason=type(exc).__name__, client=client)
         raise ApiError(401, "key_not_accepted", str(exc), BEARER) from None
     except AccountsError as exc:
         log("login_refused", reason=type(exc).__name__, client=client)
