@@ -34,9 +34,9 @@ from sshgate.api.schemas import (
     RemoveKeyResponse,
     SecurityKeyItem,
     SecurityKeysResponse,
-    UserRef,
     iso,
 )
+from sshgate.api.session import login_answer
 from sshgate.logs import log
 
 __all__ = ["router"]
@@ -140,10 +140,4 @@ async def key_sign_in(body: KeySignInFinish, request: Request, context: Context)
     except AccountsError as exc:
         log("login_refused", reason=type(exc).__name__, client=client)
         raise
-    log("login", user_id=result.user.id, amr=",".join(result.amr), client=client)
-    return LoginResponse(
-        token=result.token,
-        expires_at=iso(result.expires_at) or "",
-        amr=list(result.amr),
-        user=UserRef(id=result.user.id, username=result.user.username),
-    )
+    return login_answer(result, client)

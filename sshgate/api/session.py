@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from sshgate.accounts import AccountsError, InvalidCode
+from sshgate.accounts import AccountsError, InvalidCode, LoginResult
 from sshgate.api.context import CertificatePrincipal, Context, client_address
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.api.schemas import ErrorResponse, LoginRequest, LoginResponse, UserRef, iso
@@ -32,6 +32,11 @@ async def login(body: LoginRequest, request: Request, context: Context) -> Login
         # No username here: people type their password into the username field.
         log("login_refused", reason=type(exc).__name__, client=client)
         raise
+    return login_answer(result, client)
+
+
+def login_answer(result: LoginResult, client: str) -> LoginResponse:
+    """What every way of logging in answers (password and code, or password and key)."""
     log("login", user_id=result.user.id, amr=",".join(result.amr), client=client)
     return LoginResponse(
         token=result.token,
