@@ -18,7 +18,7 @@ from sshgate.api.schemas import (
     GatewayInfo,
     iso,
 )
-from sshgate.ca import read_key_lines, trusted_fingerprints
+from sshgate.ca import fingerprint, read_key_lines, trusted_fingerprints
 from sshgate.config import Config
 from sshgate.logs import log
 from sshgate.store import GatewayHostKey
@@ -77,9 +77,14 @@ async def authority(context: Context) -> AuthorityResponse:
     config = context.config
     records = await context.store.list_ca_keys()
     extra = read_key_lines(list(config.ca.trusted_public_keys))
-    trusted = trusted_fingerprints(records, extra, time.time(), config.ca.max_certificate_ttl)
+    distrusted = await context.store.list_distrusted_ca_keys()
+    trusted = trusted_fingerprints(
+        records, extra, time.time(), config.ca.max_certificate_ttl, distrusted
+    )
     lines: list[str] = []
-    for line in [r.public_key for r in records if r.fingerprint in trusted] + extra:
+    for line in [r.public_key for r in records] + extra:
+        if fingerprint(line) not in trusted:
+            continue
         if line not in lines:
             lines.append(line)
     gateway = gateway_info(await context.store.list_gateway_host_keys(), config)

@@ -47,7 +47,13 @@ from sshgate.ca.keys import (
     load_private_key,
     public_key_line,
 )
-from sshgate.ca.trust import SigningKeyPeriod, read_key_lines, trusted_fingerprints
+from sshgate.ca.trust import (
+    Signers,
+    SigningKeyPeriod,
+    read_key_lines,
+    signers,
+    trusted_fingerprints,
+)
 
 __all__ = [
     "CERTIFICATE_KEY_TYPES",
@@ -66,6 +72,7 @@ __all__ = [
     "Permissions",
     "PresentedCertificate",
     "PublicKey",
+    "Signers",
     "SigningKeyPeriod",
     "TTLRefused",
     "cap_ttl",
@@ -81,5 +88,6 @@ __all__ = [
     "public_key_line",
     "read_key_lines",
     "resolve_ttl",
+    "signers",
     "trusted_fingerprints",
 ]

@@ -18,7 +18,21 @@ from sshgate.ca._keyformats import PLAIN_KEY_TYPES, read_public_key
 from sshgate.ca._wire import WireError, WireReader
 from sshgate.ca.keys import PublicKey
 
-__all__ = ["SignatureCheck", "check_signature"]
+__all__ = [
+    "RSA_EXPONENT",
+    "RSA_MAX_BITS",
+    "RSA_MIN_BITS",
+    "SignatureCheck",
+    "acceptable_signer_key",
+    "check_signature",
+    "peek_type",
+]
+
+# A CA key that costs more to verify with than an honest one is refused before any
+# signature work: RSA with a modulus of 2048 to 8192 bits and the exponent 65537.
+RSA_MIN_BITS = 2048
+RSA_MAX_BITS = 8192
+RSA_EXPONENT = 65537
 
 _RSA_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "ssh-rsa": hashes.SHA1,
@@ -44,16 +58,13 @@ def check_signature(signature_key_blob: bytes, signature: bytes, signed: bytes) 
 
     A signature key that is itself a certificate, or that cannot be parsed, never verifies.
     """
-    key_type = _peek_type(signature_key_blob)
-    algorithm = _peek_type(signature)
-    if key_type not in PLAIN_KEY_TYPES:
+    key_type = peek_type(signature_key_blob)
+    algorithm = peek_type(signature)
+    if key_type not in PLAIN_KEY_TYPES or not acceptable_signer_key(signature_key_blob):
         # Includes "*-cert-v01@openssh.com": a certificate cannot sign certificates.
         return SignatureCheck(key_type, algorithm, False)
     try:
-        key_reader = WireReader(signature_key_blob)
-        key_reader.string()
-        key = read_public_key(key_type, key_reader)
-        key_reader.expect_end()
+        key = _read_key(key_type, signature_key_blob)
         sig_reader = WireReader(signature)
         sig_reader.string()
         raw = sig_reader.string()
@@ -86,7 +97,35 @@ def _verify(key: PublicKey, algorithm: str, raw: bytes, signed: bytes) -> bool:
     return True
 
 
-def _peek_type(blob: bytes) -> str:
+def acceptable_signer_key(signature_key_blob: bytes) -> bool:
+    """Whether a CA key is one sshgate verifies with: a plain Ed25519 or ECDSA key, or an
+    RSA key of RSA_MIN_BITS..RSA_MAX_BITS bits with exponent RSA_EXPONENT. Reads the RSA
+    numbers without any arithmetic on them."""
+    key_type = peek_type(signature_key_blob)
+    if key_type not in PLAIN_KEY_TYPES:
+        return False
+    if key_type != "ssh-rsa":
+        return True
+    try:
+        reader = WireReader(signature_key_blob)
+        reader.string()
+        exponent = reader.positive_mpint()
+        modulus = reader.positive_mpint()
+        reader.expect_end()
+    except WireError:
+        return False
+    return exponent == RSA_EXPONENT and RSA_MIN_BITS <= modulus.bit_length() <= RSA_MAX_BITS
+
+
+def _read_key(key_type: str, blob: bytes) -> PublicKey:
+    reader = WireReader(blob)
+    reader.string()
+    key = read_public_key(key_type, reader)
+    reader.expect_end()
+    return key
+
+
+def peek_type(blob: bytes) -> str:
     """The leading type string of a key or signature blob, or "" when there is none."""
     try:
         return WireReader(blob).text()

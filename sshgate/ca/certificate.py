@@ -1,9 +1,11 @@
 """Parsing a PRESENTED OpenSSH certificate (PROTOCOL.certkeys) from untrusted bytes.
 
 The parser only reads and reports: it checks the structure strictly (any flaw is a
-:class:`CertificateFormatError`) and whether the CA signature verifies with the key the
-certificate names. Deciding whether that key is trusted, and every other rule, is the
-gateway's job, on the plain values returned here.
+:class:`CertificateFormatError`) and, when asked (`signature_valid`, computed once on first
+use), whether the CA signature verifies with the key the certificate names. Deciding
+whether that key is trusted, and every other rule, is the gateway's job, on the plain
+values returned here; it asks for the signature only of a trusted signer, so that an
+untrusted one costs no signature work.
 """
 
 from __future__ import annotations
@@ -11,9 +13,10 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from sshgate.ca._keyformats import CERT_SUFFIX, PLAIN_KEY_TYPES, read_public_key
-from sshgate.ca._signature import check_signature
+from sshgate.ca._signature import acceptable_signer_key, check_signature, peek_type
 from sshgate.ca._wire import WireError, WireReader, encode_string
 from sshgate.ca.claims import CLAIMS_EXTENSION, Claims, decode_claims
 from sshgate.ca.errors import CertificateFormatError, ClaimsError
@@ -34,7 +37,8 @@ _CERT_TYPES: dict[int, str] = {1: "user", 2: "host"}
 
 @dataclass(frozen=True)
 class PresentedCertificate:
-    """The fields of a certificate as presented, plus whether its CA signature verifies.
+    """The fields of a certificate as presented, plus whether its CA signature verifies
+    (checked on first use of ``signature_valid``, not when parsing).
 
     ``critical_options`` and ``extensions`` keep the raw data field of each entry, in wire
     order, duplicates included; :meth:`extension_value` and :meth:`critical_option_value`
@@ -53,9 +57,23 @@ class PresentedCertificate:
     signature_key_blob: bytes
     signature_key_type: str
     subject_key_blob: bytes
-    signature_valid: bool
     signature_algorithm: str = ""
     blob: bytes = field(default=b"", repr=False)
+    signature: bytes = field(default=b"", repr=False)
+    signed_length: int = field(default=0, repr=False)
+
+    @cached_property
+    def signature_valid(self) -> bool:
+        """Whether the CA signature verifies with ``signature_key_blob``: the one costly
+        step of checking a certificate, done at most once per certificate."""
+        signed = self.blob[: self.signed_length]
+        return check_signature(self.signature_key_blob, self.signature, signed).valid
+
+    @property
+    def signer_key_acceptable(self) -> bool:
+        """Whether the CA key is one sshgate verifies with (RSA: 2048 to 8192 bits, exponent
+        65537); cheap, no signature work."""
+        return acceptable_signer_key(self.signature_key_blob)
 
     def extension_value(self, name: str) -> bytes | None:
         """The value of the first extension called ``name`` (b"" for a flag), or None."""
@@ -138,7 +156,6 @@ def _parse(blob: bytes) -> PresentedCertificate:
     signed_length = reader.position
     signature = reader.string()
     reader.expect_end()
-    check = check_signature(signature_key_blob, signature, blob[:signed_length])
     return PresentedCertificate(
         key_type=key_type,
         cert_type=_CERT_TYPES.get(raw_cert_type, raw_cert_type),
@@ -150,11 +167,12 @@ def _parse(blob: bytes) -> PresentedCertificate:
         critical_options=critical_options,
         extensions=extensions,
         signature_key_blob=signature_key_blob,
-        signature_key_type=check.key_type,
+        signature_key_type=peek_type(signature_key_blob),
         subject_key_blob=subject_key_blob,
-        signature_valid=check.valid,
-        signature_algorithm=check.algorithm,
+        signature_algorithm=peek_type(signature),
         blob=blob,
+        signature=signature,
+        signed_length=signed_length,
     )
 
 

@@ -3,6 +3,11 @@ applies them. Pure: the shell gathers the inputs (the presented blob, the truste
 the user and ledger entry the certificate names), the checks decide.
 
 The first failing check's name is the refusal reason written to the audit log.
+
+The checks come in two halves: CERTIFICATE_CHECKS look only at the certificate, the
+trusted keys and the client address, and run before anything is read from the store, so a
+stranger's certificate costs neither a store read nor (for an untrusted or unacceptable
+signer) any signature work; STORE_CHECKS then judge it against the ledger and the user.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from dataclasses import dataclass
 
 from sshgate.ca import CLAIMS_EXTENSION, MFA_EXTENSION, Claims, ClaimsError, PresentedCertificate
 from sshgate.policy import User
-from sshgate.store import CertificateRecord
+from sshgate.store import CertificateRecord, Revocation
 
 KNOWN_CRITICAL_OPTIONS = frozenset({"source-address"})
 PERMIT_PORT_FORWARDING = "permit-port-forwarding"
 PERMIT_AGENT_FORWARDING = "permit-agent-forwarding"
 PERMIT_PTY = "permit-pty"
+# sshgate's CA starts a certificate's validity this long before it issues it.
+ISSUE_BACKDATE = 60
+NOT_REVOKED = Revocation()
 
 
 @dataclass(frozen=True)
@@ -32,7 +40,11 @@ class CheckInput:
     # The user behind the certificate: the one the ledger says its serial was issued to, or
     # (for a certificate from a `ca.trusted_public_keys` CA, not in the ledger) the key ID's.
     user: User | None
-    record: CertificateRecord | None  # the ledger entry for the serial, if any
+    record: CertificateRecord | None  # the ledger entry for the serial and signer, if any
+    # sshgate's own CA keys (the store's): their certificates must be in the ledger.
+    own_signers: frozenset[str]
+    max_certificate_ttl: int  # `ca.max_certificate_ttl`: no certificate may be valid longer
+    revocation: Revocation = NOT_REVOKED  # the per-CA serial and key ID revocations
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,10 @@ def _trusted_signer(i: CheckInput) -> bool:
     return i.cert.signer_fingerprint in i.trusted_signers
 
 
+def _acceptable_signer_key(i: CheckInput) -> bool:
+    return i.cert.signer_key_acceptable
+
+
 def _good_signature(i: CheckInput) -> bool:
     return i.cert.signature_valid
 
@@ -71,6 +87,11 @@ def _not_expired(i: CheckInput) -> bool:
 
 def _already_valid(i: CheckInput) -> bool:
     return i.cert.valid_after <= i.now
+
+
+def _not_too_long(i: CheckInput) -> bool:
+    lifetime = i.cert.valid_before - i.cert.valid_after
+    return lifetime <= i.max_certificate_ttl + ISSUE_BACKDATE
 
 
 def _one_principal(i: CheckInput) -> bool:
@@ -108,6 +129,16 @@ def _valid_claims(i: CheckInput) -> bool:
     return claims.sub == i.cert.key_id and flagged == claims.has_mfa
 
 
+def _issued(i: CheckInput) -> bool:
+    """A certificate signed by one of sshgate's own CA keys is believed only when the ledger
+    holds its serial, for that CA key and the key it certifies: a leaked CA key cannot mint
+    certificates that were never issued, nor reuse an issued serial for another key."""
+    if i.cert.signer_fingerprint not in i.own_signers:
+        return True
+    record = ledger_entry(i.cert, i.record)
+    return record is not None and record.key_fingerprint == i.cert.subject_fingerprint
+
+
 def _known_user(i: CheckInput) -> bool:
     return i.user is not None
 
@@ -125,32 +156,57 @@ def _principal_is_username(i: CheckInput) -> bool:
 
 
 def _not_revoked(i: CheckInput) -> bool:
-    return i.record is None or i.record.revoked_at is None
+    record = ledger_entry(i.cert, i.record)
+    if record is not None and record.revoked_at is not None:
+        return False
+    if i.revocation.serial_revoked_at is not None:
+        return False
+    # Outside the ledger, revoking a key ID revokes the certificates valid before then.
+    key_id_revoked_at = i.revocation.key_id_revoked_at
+    return record is not None or key_id_revoked_at is None or i.cert.valid_after > key_id_revoked_at
 
 
-# Order matters: nothing the certificate says is believed before its signature is checked,
-# and nothing is looked up for a certificate that names more or less than one principal.
-CHECKS: tuple[tuple[str, Check], ...] = (
+def ledger_entry(
+    cert: PresentedCertificate, record: CertificateRecord | None
+) -> CertificateRecord | None:
+    """The ledger entry that describes `cert`: the one for its serial, when the same CA key
+    issued it (another CA's certificate may carry the same serial)."""
+    if record is None or record.ca_fingerprint != cert.signer_fingerprint:
+        return None
+    return record
+
+
+# Order matters: nothing the certificate says is believed before its signer is trusted and
+# its signature checked (trust first: an untrusted signer costs no signature work), and
+# nothing is looked up for a certificate that names more or less than one principal.
+CERTIFICATE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("not-user-certificate", _is_user_certificate),
     ("signer-is-certificate", _signer_is_plain_key),
     ("untrusted-signer", _trusted_signer),
+    ("signer-key", _acceptable_signer_key),
     ("bad-signature", _good_signature),
     ("expired", _not_expired),
     ("not-yet-valid", _already_valid),
+    ("validity-too-long", _not_too_long),
     ("principals", _one_principal),
     ("critical-option", _known_critical_options),
     ("source-address", _source_address_matches),
     ("claims", _valid_claims),
+)
+STORE_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("not-issued", _issued),
     ("unknown-user", _known_user),
     ("user-disabled", _enabled_user),
     ("key-id", _key_id_is_user),
     ("principals", _principal_is_username),
     ("revoked", _not_revoked),
 )
+CHECKS = CERTIFICATE_CHECKS + STORE_CHECKS
 
 
-def check_certificate(i: CheckInput) -> Verdict:
-    for name, check in CHECKS:
+def check_certificate(i: CheckInput, checks: tuple[tuple[str, Check], ...] = CHECKS) -> Verdict:
+    """The first of `checks` that fails, or ok with the certificate's claims."""
+    for name, check in checks:
         if not check(i):
             return Verdict(False, name)
     return Verdict(True, "ok", i.cert.claims())
@@ -166,10 +222,14 @@ def permissions(cert: PresentedCertificate) -> Mapping[str, bool]:
 
 
 __all__ = [
+    "CERTIFICATE_CHECKS",
     "CHECKS",
     "CLAIMS_EXTENSION",
+    "NOT_REVOKED",
+    "STORE_CHECKS",
     "CheckInput",
     "Verdict",
     "check_certificate",
+    "ledger_entry",
     "permissions",
 ]

@@ -21,7 +21,7 @@ from sshgate import metrics
 from sshgate.ca import CertificateFormatError, PresentedCertificate, parse_certificate
 from sshgate.config import Config
 from sshgate.logs import log
-from sshgate.policy import EXPIRED_BANNER, REVOKED_BANNER, Endpoint, GatewaySettings, Identity, User
+from sshgate.policy import EXPIRED_BANNER, REVOKED_BANNER, Endpoint, GatewaySettings, Identity
 from sshgate.ssh_gateway._agent_adapter import watch_agent_requests
 from sshgate.ssh_gateway._auth_adapter import take_over_public_key_auth
 from sshgate.ssh_gateway._packet_economy import economize
@@ -29,11 +29,10 @@ from sshgate.ssh_gateway.audit import AuditTrail
 from sshgate.ssh_gateway.certcheck import (
     PERMIT_AGENT_FORWARDING,
     PERMIT_PORT_FORWARDING,
-    CheckInput,
     Verdict,
-    check_certificate,
     permissions,
 )
+from sshgate.ssh_gateway.certgather import judge_certificate
 from sshgate.ssh_gateway.context import Activity, ChannelContext
 from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.forwarding import open_tunnel
@@ -49,7 +48,7 @@ from sshgate.ssh_gateway.upstream import (
     UpstreamPool,
     UpstreamSigner,
 )
-from sshgate.store import AuditEvent, CertificateRecord, Store, StoreError
+from sshgate.store import AuditEvent, Store, StoreError
 
 # How long what the store said about a certificate's user and ledger entry is reused within
 # one connection's authentication (between OpenSSH's key query and its signed attempt).
@@ -274,12 +273,18 @@ class GatewayConnection(asyncssh.SSHServer):
         except CertificateFormatError:
             return Verdict(False, "malformed"), None, None
         try:
-            trusted, record, user = await within(self._read_for(cert))
+            verdict, facts = await within(
+                judge_certificate(
+                    cert,
+                    self.gateway.store,
+                    self.gateway.trusted,
+                    self.client_address,
+                    self.gateway.config.ca.max_certificate_ttl,
+                )
+            )
         except StoreError:
             return Verdict(False, "store-unavailable"), cert, None
-        verdict = check_certificate(
-            CheckInput(cert, int(time.time()), trusted, self.client_address, user, record)
-        )
+        user = facts.user if facts is not None else None
         if not verdict.ok or user is None or verdict.claims is None:
             return verdict, cert, None
         perms = permissions(cert)
@@ -292,16 +297,6 @@ class GatewayConnection(asyncssh.SSHServer):
             permit_agent_forwarding=perms[PERMIT_AGENT_FORWARDING],
         )
         return verdict, cert, identity
-
-    async def _read_for(
-        self, cert: PresentedCertificate
-    ) -> tuple[frozenset[str], CertificateRecord | None, User | None]:
-        """What the certificate checks need of the store, within one deadline together."""
-        store = self.gateway.store
-        trusted = await self.gateway.trusted.current()
-        record = await store.get_certificate(cert.serial)
-        user = await store.get_user(record.user_id if record else cert.key_id)
-        return trusted, record, user
 
     async def _refused(
         self, verdict: Verdict, cert: PresentedCertificate | None, blob: bytes

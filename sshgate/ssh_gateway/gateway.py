@@ -235,6 +235,7 @@ class Gateway:
             if version != seen:
                 if seen is not None:
                     log("policy_changed", version=version, via="notify" if pushed else "poll")
+                    self.trusted.invalidate()  # a rotation or distrust applies at once
                 seen = version
                 await self.recheck_sessions()
 

@@ -16,6 +16,7 @@ from sshgate.store.base import (
     CertificateRecord,
     GatewayHostKey,
     NotFoundError,
+    Revocation,
     StoreError,
 )
 
@@ -92,7 +93,9 @@ class Ledger:
         return True
 
     async def revoke_user_certificates(self, user_id: str, at: float) -> int:
-        """Revokes every certificate of the user not yet revoked; returns how many."""
+        """Revokes every certificate of the user not yet revoked; returns how many in the
+        ledger. Certificates of `ca.trusted_public_keys` CAs with the user's id as key ID are
+        revoked too: those whose validity began before `at`."""
         async with self._db.write() as tx:
             await require(tx, "user", user_id)
             revoked = await tx.rows(
@@ -101,8 +104,62 @@ class Ledger:
                 at,
                 user_id,
             )
+            await tx.rows(
+                "INSERT INTO revoked_key_ids (key_id, revoked_at) VALUES (?, ?)"
+                " ON CONFLICT (key_id) DO UPDATE SET revoked_at ="
+                " CASE WHEN excluded.revoked_at > revoked_key_ids.revoked_at"
+                " THEN excluded.revoked_at ELSE revoked_key_ids.revoked_at END",
+                user_id,
+                at,
+            )
             await bump_policy_version(tx)
         return len(revoked)
+
+    async def revoke_ca_serial(self, ca_fingerprint: str, serial: int, at: float) -> bool:
+        """Revoke `serial` for the CA key `ca_fingerprint` (a KRL entry); False when it was
+        already revoked (the first time is kept)."""
+        async with self._db.write() as tx:
+            added = await tx.rows(
+                "INSERT INTO revoked_serials (ca_fingerprint, serial, revoked_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (ca_fingerprint, serial) DO NOTHING RETURNING serial",
+                ca_fingerprint,
+                rows.serial_to_db(serial),
+                at,
+            )
+            await bump_policy_version(tx)
+        return bool(added)
+
+    async def get_revocation(self, ca_fingerprint: str, serial: int, key_id: str) -> Revocation:
+        row = await self._db.one(
+            "SELECT (SELECT revoked_at FROM revoked_serials"
+            " WHERE ca_fingerprint = ? AND serial = ?) AS serial_revoked_at,"
+            " (SELECT revoked_at FROM revoked_key_ids WHERE key_id = ?) AS key_id_revoked_at",
+            ca_fingerprint,
+            rows.serial_to_db(serial),
+            key_id,
+        )
+        if row is None:
+            raise StoreError("the revocation lookup returned no row")
+        return Revocation(row["serial_revoked_at"], row["key_id_revoked_at"])
+
+    async def distrust_ca_key(self, fingerprint: str, at: float) -> bool:
+        """Stop trusting a CA key on every gateway; False when it was already distrusted."""
+        async with self._db.write() as tx:
+            added = await tx.rows(
+                "INSERT INTO distrusted_ca_keys (fingerprint, distrusted_at) VALUES (?, ?)"
+                " ON CONFLICT (fingerprint) DO NOTHING RETURNING fingerprint",
+                fingerprint,
+                at,
+            )
+            # Gateways reload the trusted keys when the policy moves (PostgreSQL: at once).
+            await bump_policy_version(tx)
+        return bool(added)
+
+    async def list_distrusted_ca_keys(self) -> list[str]:
+        found = await self._db.rows(
+            "SELECT fingerprint FROM distrusted_ca_keys ORDER BY distrusted_at, fingerprint"
+        )
+        return [str(r["fingerprint"]) for r in found]
 
     # CA keys and gateway host keys
 

@@ -51,6 +51,16 @@ class CAKeyRecord:
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """What the store says about a certificate outside the ledger: when its serial was revoked
+    for the CA key that signed it, and when certificates with its key ID were revoked (those
+    whose validity began before then). None: never."""
+
+    serial_revoked_at: float | None = None
+    key_id_revoked_at: float | None = None
+
+
+@dataclass(frozen=True)
 class GatewayHostKey:
     """A gateway's host public key, recorded by the gateway itself for GET /api/ssh/authority."""
 
@@ -315,6 +325,12 @@ class Store(Protocol):
     async def get_certificate(self, serial: int) -> CertificateRecord | None: ...
     async def revoke_certificate(self, serial: int, at: float) -> bool: ...
     async def revoke_user_certificates(self, user_id: str, at: float) -> int: ...
+    async def revoke_ca_serial(self, ca_fingerprint: str, serial: int, at: float) -> bool: ...
+    async def get_revocation(
+        self, ca_fingerprint: str, serial: int, key_id: str
+    ) -> Revocation: ...
+    async def distrust_ca_key(self, fingerprint: str, at: float) -> bool: ...
+    async def list_distrusted_ca_keys(self) -> list[str]: ...
     async def record_ca_key(self, fingerprint: str, public_key: str, at: float) -> None: ...
     async def list_ca_keys(self) -> list[CAKeyRecord]: ...
     async def record_gateway_host_key(self, key: GatewayHostKey) -> None: ...
@@ -424,6 +440,7 @@ __all__ = [
     "MemberSecurity",
     "Membership",
     "NotFoundError",
+    "Revocation",
     "Store",
     "StoreError",
     "ThrottleRecord",

@@ -20,6 +20,7 @@ import pytest
 
 from sshgate.ca.certificate import parse_certificate
 from sshgate.ca.errors import CertificateFormatError
+from sshgate.ca.keys import fingerprint
 from sshgate.demo.sshd import free_port
 from sshgate.store import CertificateRecord, open_store
 from tests.e2e.conftest import PASSWORD
@@ -68,20 +69,29 @@ def _adopt_vector_identities(site: Site) -> None:
 async def _record_serials(site: Site, blobs: list[bytes]) -> None:
     store = await open_store("sqlite:///sshgate.db", str(site.data))
     try:
+        # The vectors' own CA is sshgate's (in the store, so the ledger applies to it).
+        for name in INDEX["own_ca_public_keys"]:
+            line = (VECTORS / name).read_text().strip()
+            await store.record_ca_key(fingerprint(line), line, time.time())
         seen: set[int] = set()
         for entry, blob in zip(INDEX["vectors"], blobs, strict=True):
             if entry.get("setup", {}).get("not_issued"):
                 continue
             try:
-                serial = parse_certificate(blob).serial
+                cert = parse_certificate(blob)
             except CertificateFormatError:
                 continue
-            if serial in seen:
+            if cert.serial in seen:
                 continue
-            seen.add(serial)
+            seen.add(cert.serial)
+            other_key = entry.get("setup", {}).get("ledger_key") == "other"
+            key = "SHA256:another-key" if other_key else cert.subject_fingerprint
             await store.record_certificate(
-                CertificateRecord(serial, ALICE, "", 0, 2**62, ("pwd",), "vector", "", time.time())
-            )
+                CertificateRecord(
+                    cert.serial, ALICE, key, 0, 2**62, ("pwd",), "vector",
+                    cert.signer_fingerprint, time.time(),
+                )
+            )  # fmt: skip
         for serial in {
             s for e in INDEX["vectors"] for s in e.get("setup", {}).get("revoked_serials", [])
         }:
@@ -115,7 +125,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             "SSHGATE_GATEWAY_LISTEN": f"127.0.0.1:{s.port}",
             "SSHGATE_API_LISTEN": f"127.0.0.1:{free_port()}",
             "SSHGATE_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
-            "SSHGATE_CA_TRUSTED_PUBLIC_KEYS": str(VECTORS / "trusted_ca.pub"),
+            "SSHGATE_CA_TRUSTED_PUBLIC_KEYS": ",".join(
+                str(VECTORS / name) for name in INDEX["trusted_ca_public_keys"]
+            ),
+            # The vectors are valid 2026-2099 (see vectors.json).
+            "SSHGATE_CA_MAX_CERTIFICATE_TTL": str(INDEX["max_certificate_ttl"]),
             "SSHGATE_GATEWAY_MAX_AUTH_ATTEMPTS": "100",
         },
     )

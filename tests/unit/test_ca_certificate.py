@@ -42,6 +42,7 @@ def _pub(name: str) -> str:
 
 TRUSTED_FP = fingerprint(_pub(INDEX["trusted_ca_public_keys"][0]))
 UNTRUSTED_FP = fingerprint(_pub(INDEX["untrusted_ca_public_key"]))
+OWN_FP = fingerprint(_pub(INDEX["own_ca_public_keys"][0]))
 
 
 def _entry(name: str) -> dict[str, Any]:
@@ -61,10 +62,13 @@ def test_every_cert_file_is_indexed_and_every_rule_is_known() -> None:
         "malformed",
         "not-user-certificate",
         "untrusted-signer",
+        "signer-key",
         "signer-is-certificate",
         "bad-signature",
         "expired",
         "not-yet-valid",
+        "validity-too-long",
+        "not-issued",
         "principals",
         "critical-option",
         "source-address",
@@ -96,7 +100,7 @@ GOOD = [e["name"] for e in ENTRIES if e["rule"] == "ok"]
 def test_good_vectors_are_alice_signed_by_the_trusted_ca(name: str) -> None:
     cert = _parse(name)
     assert cert.signature_valid
-    assert cert.signer_fingerprint == TRUSTED_FP
+    assert cert.signer_fingerprint == (OWN_FP if name == "good-own-ca" else TRUSTED_FP)
     assert cert.cert_type == "user"
     assert cert.key_id == INDEX["user"]["id"]
     assert cert.principals == (INDEX["user"]["username"],)

@@ -24,9 +24,13 @@ USERS = {
     u["id"]: User(u["id"], u["username"], f"{u['username']}@example.com") for u in INDEX["users"]
 }
 ALICE_ID = INDEX["user"]["id"]
-TRUSTED = frozenset(
+OWN = frozenset(
+    fingerprint((VECTORS / f).read_text().strip()) for f in INDEX["own_ca_public_keys"]
+)
+TRUSTED = OWN | frozenset(
     fingerprint((VECTORS / f).read_text().strip()) for f in INDEX["trusted_ca_public_keys"]
 )
+MAX_TTL = int(INDEX["max_certificate_ttl"])
 
 
 def _blob(entry: dict[str, Any], now: int) -> bytes | str:
@@ -46,22 +50,24 @@ def _verdict(entry: dict[str, Any]) -> str:
     record = None
     if not setup.get("not_issued"):
         revoked = cert.serial in setup.get("revoked_serials", [])
+        other_key = setup.get("ledger_key") == "other"
         record = CertificateRecord(
             serial=cert.serial,
             user_id=ALICE_ID,
-            key_fingerprint="",
+            key_fingerprint="SHA256:another-key" if other_key else cert.subject_fingerprint,
             valid_after=0,
             valid_before=0,
             amr=("pwd",),
             jti="",
-            ca_fingerprint="",
+            ca_fingerprint=cert.signer_fingerprint,
             issued_at=0,
             revoked_at=now - 10 if revoked else None,
         )
     user = USERS.get(record.user_id if record else cert.key_id)
-    return check_certificate(
-        CheckInput(cert, now, TRUSTED, INDEX["client_address"], user, record)
-    ).rule
+    facts = CheckInput(
+        cert, now, TRUSTED, INDEX["client_address"], user, record, OWN, MAX_TTL
+    )
+    return check_certificate(facts).rule
 
 
 @pytest.mark.parametrize("entry", INDEX["vectors"], ids=[v["name"] for v in INDEX["vectors"]])
@@ -81,6 +87,6 @@ def test_disabled_user_is_refused() -> None:
     alice = USERS[ALICE_ID]
     disabled = User(alice.id, alice.username, alice.email, disabled=True)
     verdict = check_certificate(
-        CheckInput(cert, int(time.time()), TRUSTED, "127.0.0.1", disabled, None)
+        CheckInput(cert, int(time.time()), TRUSTED, "127.0.0.1", disabled, None, OWN, MAX_TTL)
     )
     assert verdict.rule == "user-disabled"

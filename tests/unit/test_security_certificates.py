@@ -41,11 +41,14 @@ TRUSTED = frozenset(
 def test_only_exactly_the_username_is_a_principal(principals: tuple[str, ...], rule: str) -> None:
     now = int(time.time())
     blob = builder.build(
-        builder.good_spec(serial=99, principals=principals, valid_after=now - 60),
+        builder.good_spec(
+            serial=99, principals=principals, valid_after=now - 60, valid_before=now + 3600
+        ),
         builder.trusted_ca_key(),
     )
     cert = parse_certificate(blob)
     assert cert.principals == principals  # parsed as given: never split at the comma
-    verdict = check_certificate(CheckInput(cert, now, TRUSTED, "192.0.2.10", ALICE, None))
+    facts = CheckInput(cert, now, TRUSTED, "192.0.2.10", ALICE, None, frozenset(), 86400)
+    verdict = check_certificate(facts)
     assert verdict.rule == rule
     assert verdict.ok is (rule == "ok")

@@ -86,6 +86,30 @@ def untrusted_ca_key() -> ed25519.Ed25519PrivateKey:
     return seeded_ed25519("untrusted CA")
 
 
+def own_ca_key() -> ed25519.Ed25519PrivateKey:
+    """sshgate's own CA key (recorded in the store): its certificates must be in the ledger.
+    The other trusted CA (``trusted_ca_key``) stands for a ``ca.trusted_public_keys`` CA."""
+    return seeded_ed25519("own CA")
+
+
+def rsa_key_with_exponent(exponent: int, bits: int = 2048) -> rsa.RSAPrivateKey:
+    """An RSA key with any odd public exponent (cryptography generates only 3 and 65537):
+    the primes of a fresh key, the private exponent computed for ``exponent``."""
+    while True:
+        base = rsa.generate_private_key(public_exponent=65537, key_size=bits).private_numbers()
+        p, q = base.p, base.q
+        phi = (p - 1) * (q - 1)
+        try:
+            d = pow(exponent, -1, phi)
+        except ValueError:
+            continue  # not coprime with this phi; try other primes
+        numbers = rsa.RSAPrivateNumbers(
+            p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
+            rsa.RSAPublicNumbers(exponent, p * q),
+        )
+        return numbers.private_key()
+
+
 def user_key() -> ed25519.Ed25519PrivateKey:
     return seeded_ed25519("user alice")
 

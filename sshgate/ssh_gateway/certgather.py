@@ -1,0 +1,77 @@
+"""The I/O half of certificate checking: gathers what `certcheck` judges a presented
+certificate on, in two steps, so that a stranger costs as little as possible.
+
+First the certificate alone (`CERTIFICATE_CHECKS`: is the signer trusted and acceptable,
+does the signature verify, is it valid now and not for too long, ...), with only the
+cached trusted keys; only a certificate that passes those makes the gateway read the
+store (the ledger entry, the user, the revocations) for `STORE_CHECKS`.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sshgate.ca import PresentedCertificate
+from sshgate.ssh_gateway.certcheck import (
+    CERTIFICATE_CHECKS,
+    NOT_REVOKED,
+    CheckInput,
+    Verdict,
+    check_certificate,
+    ledger_entry,
+)
+from sshgate.ssh_gateway.trust import TrustedSigners
+from sshgate.store import Store, StoreError
+
+
+async def judge_certificate(
+    cert: PresentedCertificate,
+    store: Store,
+    trusted: TrustedSigners,
+    client_address: str,
+    max_certificate_ttl: int,
+) -> tuple[Verdict, CheckInput | None]:
+    """The verdict on `cert`, and the facts it was reached on (None when the store could
+    not answer: the verdict is then `store-unavailable`)."""
+    try:
+        signers = await trusted.current()
+    except StoreError:
+        return Verdict(False, "store-unavailable"), None
+    facts = CheckInput(
+        cert=cert,
+        now=int(time.time()),
+        trusted_signers=signers.trusted,
+        client_address=client_address,
+        user=None,
+        record=None,
+        own_signers=signers.own,
+        max_certificate_ttl=max_certificate_ttl,
+    )
+    verdict = check_certificate(facts, CERTIFICATE_CHECKS)
+    if not verdict.ok:
+        return verdict, facts
+    try:
+        record = ledger_entry(cert, await store.get_certificate(cert.serial))
+        user = await store.get_user(record.user_id if record else cert.key_id)
+        revocation = NOT_REVOKED
+        if record is None:
+            revocation = await store.get_revocation(
+                cert.signer_fingerprint, cert.serial, cert.key_id
+            )
+    except StoreError:
+        return Verdict(False, "store-unavailable"), None
+    facts = CheckInput(
+        cert=cert,
+        now=facts.now,
+        trusted_signers=signers.trusted,
+        client_address=client_address,
+        user=user,
+        record=record,
+        own_signers=signers.own,
+        max_certificate_ttl=max_certificate_ttl,
+        revocation=revocation,
+    )
+    return check_certificate(facts), facts
+
+
+__all__ = ["judge_certificate"]
