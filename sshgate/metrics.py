@@ -45,6 +45,12 @@ _AUTH_REFUSALS = Counter(
     ["rule"],
     registry=REGISTRY,
 )
+_AUTH_REFUSALS_UNAUDITED = Counter(
+    "sshgate_gateway_auth_refusals_unaudited",
+    "Refused certificates past a source's audit budget: counted here and summed up in one "
+    "rate-limited audit row per source and window instead of a row each.",
+    registry=REGISTRY,
+)
 _DECISIONS = Counter(
     "sshgate_gateway_decisions",
     "Policy decisions on session and forwarding requests.",
@@ -115,6 +121,10 @@ def auth_refused(rule: str) -> None:
     _AUTH_REFUSALS.labels(rule=rule).inc()
 
 
+def auth_refusal_unaudited() -> None:
+    _AUTH_REFUSALS_UNAUDITED.inc()
+
+
 def decision(kind: str, outcome: str, rule: str) -> None:
     """`outcome`: allow, deny or close (an open session closed by live policy)."""
     _DECISIONS.labels(kind=kind, decision=outcome, rule=rule).inc()
@@ -149,6 +159,7 @@ __all__ = [
     "REGISTRY",
     "active_sessions",
     "all_processes",
+    "auth_refusal_unaudited",
     "auth_refused",
     "bytes_to_client",
     "bytes_to_environment",

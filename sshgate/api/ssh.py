@@ -82,10 +82,9 @@ async def authority(context: Context) -> AuthorityResponse:
         records, extra, time.time(), config.ca.max_certificate_ttl, distrusted
     )
     lines: list[str] = []
-    for line in [r.public_key for r in records] + extra:
-        if fingerprint(line) not in trusted:
-            continue
-        if line not in lines:
+    keyed = [(r.fingerprint, r.public_key) for r in records]
+    for fp, line in keyed + [(fingerprint(line), line) for line in extra]:
+        if fp in trusted and line not in lines:
             lines.append(line)
     gateway = gateway_info(await context.store.list_gateway_host_keys(), config)
     return AuthorityResponse(trusted_ca_keys=lines, gateway=gateway)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 
 from sshgate.ca import PresentedCertificate
+from sshgate.keyvalue import key_values
 from sshgate.ssh_gateway.certcheck import (
     CERTIFICATE_CHECKS,
     NOT_REVOKED,
@@ -22,6 +23,9 @@ from sshgate.ssh_gateway.certcheck import (
 )
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.store import Store, StoreError
+
+# How much of a refused certificate's key ID the audit keeps.
+MAX_KEY_ID = 256
 
 
 async def judge_certificate(
@@ -74,4 +78,14 @@ async def judge_certificate(
     return check_certificate(facts), facts
 
 
-__all__ = ["judge_certificate"]
+def unverified_detail(cert: PresentedCertificate | None) -> str | None:
+    """What a refused certificate claims, for the audit record's detail: its key ID is
+    recorded as unverified (never as a user id), with the key that signed it."""
+    if cert is None:
+        return None
+    return key_values(
+        [("unverified_key_id", cert.key_id[:MAX_KEY_ID]), ("signer", cert.signer_fingerprint)]
+    )
+
+
+__all__ = ["judge_certificate", "unverified_detail"]

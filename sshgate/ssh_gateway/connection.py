@@ -32,13 +32,14 @@ from sshgate.ssh_gateway.certcheck import (
     Verdict,
     permissions,
 )
-from sshgate.ssh_gateway.certgather import judge_certificate
+from sshgate.ssh_gateway.certgather import judge_certificate, unverified_detail
 from sshgate.ssh_gateway.context import Activity, ChannelContext
 from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.forwarding import open_tunnel
 from sshgate.ssh_gateway.limits import KEEPALIVE_COUNT_MAX, keepalive_interval
 from sshgate.ssh_gateway.pipeline import STORE_UNAVAILABLE, Pipeline, Who
 from sshgate.ssh_gateway.proxy_protocol import expect_proxy_header, plain_address
+from sshgate.ssh_gateway.refusals import RATE_LIMITED, RefusalAudit
 from sshgate.ssh_gateway.registry import LiveChannels
 from sshgate.ssh_gateway.session import GatewaySession
 from sshgate.ssh_gateway.trust import TrustedSigners
@@ -93,6 +94,7 @@ class Host(Protocol):
     draining: bool
     channels: LiveChannels
     audit: AuditTrail
+    refusals: RefusalAudit
 
     def admit(self, conn: GatewayConnection) -> str | None: ...
 
@@ -232,7 +234,10 @@ class GatewayConnection(asyncssh.SSHServer):
             )
 
     async def _validate(self, username: str, blob: bytes, signed: bool) -> asyncssh.SSHKey | None:
-        verdict, cert, identity = await self._check(blob)
+        if self.gateway.refusals.may_check(self.client_address):
+            verdict, cert, identity = await self._check(blob)
+        else:  # this source had too many keys refused just now: not even parsed
+            verdict, cert, identity = Verdict(False, RATE_LIMITED), None, None
         if not verdict.ok or cert is None or identity is None:
             self._failures += 1
             await self._refused(verdict, cert, blob)
@@ -318,7 +323,7 @@ class GatewayConnection(asyncssh.SSHServer):
                 decision="deny",
                 reason=verdict.rule,
                 serial=cert.serial if cert else None,
-                user_id=cert.key_id[:64] if cert else None,
+                detail=unverified_detail(cert),
             )
         )
 
@@ -349,4 +354,5 @@ class GatewayConnection(asyncssh.SSHServer):
     # audit of refused authentication (requests are audited by the pipeline)
     async def audit(self, event: AuditEvent) -> int | None:
         full = replace(event, client=self.client_address, service=event.service or self.requested)
-        return await self.gateway.audit.record(full)
+        # Unauthenticated: the rows a source gets are budgeted (see `refusals`).
+        return await self.gateway.refusals.refused(full, self.client_address)

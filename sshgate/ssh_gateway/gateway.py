@@ -28,6 +28,7 @@ from sshgate.ssh_gateway.connection import GatewayConnection
 from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.policy_changes import PolicyChanges
+from sshgate.ssh_gateway.refusals import RefusalAudit
 from sshgate.ssh_gateway.registry import LiveChannels
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import IdleUpstreams, UpstreamSigner
@@ -78,6 +79,8 @@ class Gateway:
         self.audit = AuditTrail(store, self._spawn)
         self.idle_upstreams = IdleUpstreams()
         self.policy_changes = PolicyChanges(store)
+        # Unauthenticated refusals: audited within a budget per source (see `refusals`).
+        self.refusals = RefusalAudit(self.audit.record)
 
     # listener
     async def start(self) -> None:
@@ -147,6 +150,7 @@ class Gateway:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watcher
         await self.policy_changes.stop()
+        self.refusals.close()
         if self._server is not None:
             self._server.close()
         reason = DRAINING if self.draining else "sshgate: the gateway is shutting down"

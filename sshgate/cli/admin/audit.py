@@ -11,6 +11,7 @@ from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import user_named
 from sshgate.config import Config
+from sshgate.keyvalue import key_values
 from sshgate.store import AuditRecord, Store
 
 
@@ -70,8 +71,10 @@ def audit(
 
     records = run(config_path, action)
     items = [_as_dict(r) for r in records]
-    prose = [
-        " ".join(f"{k}={v}" for k, v in item.items() if v is not None and k != "id")
-        for item in items
-    ]
-    emit(as_json, {"items": items}, prose or ["no audit records"])
+    emit(as_json, {"items": items}, [prose_line(item) for item in items] or ["no audit records"])
+
+
+def prose_line(item: dict[str, object]) -> str:
+    """One record as one `key=value` line: values a stranger chose (a refused certificate's
+    key ID, a service name, an exec command) are quoted and escaped, never raw."""
+    return key_values((k, v) for k, v in item.items() if v is not None and k != "id")
