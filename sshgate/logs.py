@@ -37,6 +37,21 @@ def _text(value: Any) -> str:
     return text
 
 
+# Libraries whose own log lines become sshgate lines (`event=uvicorn`), in the same format.
+FORWARDED_LOGGERS = ("uvicorn",)
+
+
+class _Forward(logging.Handler):
+    """A library's log record as one sshgate line: its logger and message as fields."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:  # a library's bad format string must not lose the line
+            message = str(record.msg)
+        log(record.name.split(".")[0], record.levelno, logger=record.name, message=message)
+
+
 def configure(
     fmt: str = "text",
     level: int = logging.INFO,
@@ -45,12 +60,16 @@ def configure(
 ) -> None:
     """Log lines to stderr (or `stream`: the demo's log file); `process_fields` go on every
     line of this process (a gateway worker's `worker=I`, so processes sharing stderr can be
-    told apart)."""
+    told apart). The lines of FORWARDED_LOGGERS go through the same formatter."""
     handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(_Formatter(fmt, process_fields))
     _LOGGER.handlers[:] = [handler]
     _LOGGER.setLevel(level)
     _LOGGER.propagate = False
+    for name in FORWARDED_LOGGERS:
+        library = logging.getLogger(name)
+        library.handlers[:] = [_Forward()]
+        library.propagate = False
 
 
 def log(event: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -221,7 +221,7 @@ class Runtime:
             self.config = config
             log("reloaded")
         except Exception as exc:  # a bad reload keeps the running configuration
-            log("reload_failed", error=str(exc))
+            log("reload_failed", logging.ERROR, error=str(exc))
 
     async def stop(self, drain: bool) -> None:
         timeout = float(self.config.gateway.drain_timeout) if self.config and drain else 0.0

@@ -64,6 +64,7 @@ from sshgate.policy.org_security import (
 )
 from sshgate.policy.reminders import (
     CLAIM_TTL,
+    MAIL_FAILED,
     REMIND_INTERVAL,
     SKIP_REASONS,
     Outcome,
@@ -94,6 +95,7 @@ __all__ = [
     "DRAINING",
     "EXPIRED_BANNER",
     "KEY",
+    "MAIL_FAILED",
     "MFA",
     "NOT_ALLOWED_TO_REMIND",
     "NOT_ALLOWED_TO_VIEW",

@@ -45,6 +45,10 @@ def triage(recipient: Recipient, now: float, force: bool) -> Outcome:
     return Outcome.SEND
 
 
+# What the org owner is told when the mail server failed; the SMTP error itself, which may
+# name the operator's mail setup, goes to the operator's log only.
+MAIL_FAILED = "could not send the email; the operator has the details"
+
 SKIP_REASONS = {
     Outcome.HAS_MFA: "has MFA already",
     Outcome.RECENTLY_REMINDED: "reminded less than an hour ago (--force sends anyway)",

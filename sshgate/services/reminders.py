@@ -23,6 +23,7 @@ from sshgate.config import MailConfig
 from sshgate.logs import log
 from sshgate.policy import (
     CLAIM_TTL,
+    MAIL_FAILED,
     NOT_ALLOWED_TO_REMIND,
     REMIND_INTERVAL,
     SKIP_REASONS,
@@ -150,12 +151,12 @@ class Reminders:
             await store.release_reminder(claim)
             log(
                 "mfa_reminder_failed",
-                logging.WARNING,
+                logging.ERROR,
                 org=org.name,
                 user_id=user_id,
                 error=str(exc),
             )
-            return _Result(recipient.username, "failed", str(exc))
+            return _Result(recipient.username, "failed", MAIL_FAILED)
         try:
             await store.mark_reminder_sent(claim, self._now())
         except StoreError as exc:

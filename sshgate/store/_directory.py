@@ -79,15 +79,17 @@ class Directory:
         return None if row is None else str(row["password_hash"])
 
     async def reset_mfa(self, user_id: str, at: float) -> None:
-        # mfa_last_step survives: a time step once accepted stays spent for this user.
-        # The failure count and lock go, since a reset is how an operator helps a locked-out user.
+        # mfa_last_step goes with the secret it was accepted for, so that the user can enrol
+        # a new authenticator at once. The failure count and lock go too, since a reset is
+        # how an operator helps a locked-out user.
         async with self._db.write() as tx:
             await changed(
                 tx,
                 "user",
                 user_id,
                 "UPDATE users SET mfa_enabled = 0, mfa_since = NULL, mfa_secret_enc = NULL,"
-                " mfa_failures = 0, mfa_locked_until = NULL, mfa_revoked_at = ?"
+                " mfa_last_step = NULL, mfa_failures = 0, mfa_locked_until = NULL,"
+                " mfa_revoked_at = ?"
                 " WHERE id = ? RETURNING id",
                 at,
                 user_id,

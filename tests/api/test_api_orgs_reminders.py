@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import Message
@@ -20,6 +21,7 @@ from sshgate.config import MailConfig
 from sshgate.demo.sshd import free_port
 from sshgate.policy.org_security import NOT_ALLOWED_TO_REMIND
 from sshgate.policy.reminders import REMIND_INTERVAL
+from sshgate.services import reminders as reminders_service
 from tests.api.conftest import Site, auth
 from tests.api.test_api_orgs import Orgs, make_orgs
 
@@ -184,14 +186,21 @@ async def test_one_reminder_per_hour_unless_forced(orgs: Orgs, mailing: Inbox) -
 
 
 async def test_a_refused_mail_server_fails_the_recipients_and_records_nothing(
-    orgs: Orgs, inbox: tuple[Inbox, int]
+    orgs: Orgs, inbox: tuple[Inbox, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    logged: list[tuple[str, int, dict[str, object]]] = []
+    monkeypatch.setattr(
+        reminders_service, "log", lambda event, level=20, **f: logged.append((event, level, f))
+    )
     use_mail(orgs, free_port())  # nothing listens there
     response = await remind(orgs, {"users": ["bob", "dave"]})
     assert response.status_code == 200
     answer = response.json()
     assert (answer["sent"], answer["skipped"], answer["failed"]) == ([], ["dave"], ["bob"])
-    assert "bob@example.com" in answer["reasons"]["bob"]
+    # The owner learns that it failed; the SMTP error is the operator's, in the log.
+    assert answer["reasons"]["bob"] == "could not send the email; the operator has the details"
+    ((_event, level, fields),) = [entry for entry in logged if entry[0] == "mfa_reminder_failed"]
+    assert level == logging.ERROR and "bob@example.com" in str(fields["error"])
     assert await orgs.site.store.last_reminders("acme") == {}
     assert (await last_reminded(orgs))["bob"] is None
 

@@ -368,6 +368,16 @@ async def test_mfa_reset_ends_sessions_and_takes_mfa_from_tokens(
     assert (await accounts.session_from_token(token.token)).amr == ("pwd",)
 
 
+async def test_after_an_mfa_reset_the_user_can_enrol_again_at_once(
+    accounts: Accounts, alice: User, clock: Clock, store: SQLiteStore
+) -> None:
+    await enable_mfa(accounts, alice, clock)  # accepts this time step for the old secret
+    await store.reset_mfa(alice.id, clock())
+    # Same time step, new secret: the step spent belonged to the secret that is gone.
+    await enable_mfa(accounts, alice, clock)
+    assert (await store.get_mfa_state(alice.id)).enabled  # type: ignore[union-attr]
+
+
 async def test_mfa_disable_needs_password_and_code_and_ends_sessions(
     accounts: Accounts, alice: User, clock: Clock, store: SQLiteStore
 ) -> None:

@@ -5,9 +5,14 @@ instead of killing the process, and SIGTERM then stops it."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
+from pathlib import Path
 
+import pytest
+
+from sshgate import runtime as runtime_module
 from sshgate.runtime import Runtime
 
 
@@ -40,3 +45,16 @@ async def test_a_sighup_while_starting_is_kept_and_a_sigterm_stops() -> None:
         await asyncio.wait_for(waiting, 10)
     finally:
         runtime.release_signals()
+
+
+async def test_a_failed_reload_is_logged_as_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    logged: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        runtime_module, "log", lambda event, level=logging.INFO, **f: logged.append((event, level))
+    )
+    broken = tmp_path / "config.toml"
+    broken.write_text("[gateway\n")
+    await Runtime(str(broken), "gateway").reload()
+    assert logged == [("reload_failed", logging.ERROR)]
