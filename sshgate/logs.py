@@ -1,4 +1,14 @@
-"""Structured logs: one line per event, `key=value` text or JSON, to stderr. Never a secret."""
+"""Structured logs: one line per event, `key=value` text or JSON, to stderr. Never a secret.
+
+The `key=value` form is also `sshgate admin audit`'s prose, and values come from strangers
+(a refused certificate's key ID, a requested service, an exec command) while the line is
+read by people in terminals and by scripts that split it. So a value is written bare only
+when it is printable ASCII without a space, `"`, `=` or `\\`; otherwise it is quoted, with
+`\\` and `"` escaped, and every control or otherwise non-printable character (C0 and C1
+controls, DEL, line and paragraph separators, bidi and other format characters such as
+U+202E) written as a `\\n`, `\\xHH`, `\\uHHHH` or `\\UHHHHHHHH` escape. Nothing can end
+the line, start a new field, or reach the terminal as an escape sequence.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +16,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 _LOGGER = logging.getLogger("sshgate")
@@ -27,14 +38,38 @@ class _Formatter(logging.Formatter):
         fields.update(getattr(record, "fields", {}))
         if self._json:
             return json.dumps(fields, separators=(",", ":"), default=str)
-        return " ".join(f"{key}={_text(value)}" for key, value in fields.items())
+        return key_values(fields.items())
 
 
-def _text(value: Any) -> str:
+_NAMED = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_BARE = frozenset(chr(c) for c in range(0x21, 0x7F)) - frozenset('"=\\')
+
+
+def quote_value(value: object) -> str:
+    """`value` as it appears after `key=`: bare when that is safe, else quoted and escaped."""
     text = str(value)
-    if not text or any(c in text for c in ' "=\\') or not text.isprintable():
-        return json.dumps(text)
-    return text
+    if text and all(c in _BARE for c in text):
+        return text
+    return '"' + "".join(_escape(c) for c in text) + '"'
+
+
+def key_values(fields: Iterable[tuple[str, object]]) -> str:
+    """`key=value` pairs separated by one space; keys are sshgate's own names."""
+    return " ".join(f"{key}={quote_value(value)}" for key, value in fields)
+
+
+def _escape(c: str) -> str:
+    named = _NAMED.get(c)
+    if named is not None:
+        return named
+    if c == " " or (c.isprintable() and c != "\x7f"):
+        return c
+    code = ord(c)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    return f"\\U{code:08x}"
 
 
 # Libraries whose own log lines become sshgate lines (`event=uvicorn`), in the same format.

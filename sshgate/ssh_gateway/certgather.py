@@ -10,9 +10,10 @@ store (the ledger entry, the user, the revocations) for `STORE_CHECKS`.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from sshgate.ca import PresentedCertificate
-from sshgate.keyvalue import key_values
+from sshgate.logs import key_values
 from sshgate.ssh_gateway.certcheck import (
     CERTIFICATE_CHECKS,
     NOT_REVOKED,
@@ -64,17 +65,7 @@ async def judge_certificate(
             )
     except StoreError:
         return Verdict(False, "store-unavailable"), None
-    facts = CheckInput(
-        cert=cert,
-        now=facts.now,
-        trusted_signers=signers.trusted,
-        client_address=client_address,
-        user=user,
-        record=record,
-        own_signers=signers.own,
-        max_certificate_ttl=max_certificate_ttl,
-        revocation=revocation,
-    )
+    facts = replace(facts, user=user, record=record, revocation=revocation)
     return check_certificate(facts), facts
 
 

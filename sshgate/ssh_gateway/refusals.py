@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sshgate import metrics
-from sshgate.keyvalue import key_values
+from sshgate.logs import key_values
 from sshgate.store import AuditEvent
 
 WINDOW = 60.0

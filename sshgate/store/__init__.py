@@ -49,6 +49,7 @@ _LAZY = {"PolicyListener": "_pglisten", "PostgresStore": "postgres", "SQLiteStor
 def __getattr__(name: str) -> object:
     return _lazy.load(__name__, name, _LAZY)
 
+
 _SQLITE = "sqlite:///"
 _POSTGRES = ("postgresql://", "postgres://")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 
 import asyncssh
 import pytest
@@ -15,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sshgate.ssh_gateway.refusals import AUDITED_PER_WINDOW
-from tests.e2e.conftest import Deployment, start_deployment
+from tests.e2e.conftest import Deployment
 from tests.support.deployment import sshgate
 from tests.support.rawclient import try_auth
 from tests.vectors import builder
@@ -27,13 +26,8 @@ USER_KEY = asyncssh.generate_private_key("ssh-ed25519")
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = start_deployment(tmp_path_factory.mktemp("audit"))
-    try:
-        yield d
-    finally:
-        d.server.stop()
-        d.env.stop()
+def site(deployment: Deployment) -> Deployment:
+    return deployment
 
 
 def _refused_certificate(key_id: str, serial: int) -> bytes:

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sshgate.cli.admin.audit import prose_line
-from sshgate.keyvalue import key_values, quote_value
+from sshgate.logs import key_values, quote_value
 from sshgate.ssh_gateway.refusals import RefusalBudget, source_key
 
 

@@ -11,7 +11,7 @@ from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import user_named
 from sshgate.config import Config
-from sshgate.keyvalue import key_values
+from sshgate.logs import key_values
 from sshgate.store import AuditRecord, Store
 
 
