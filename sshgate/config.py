@@ -74,6 +74,8 @@ class APIConfig:
     session_ttl: int = 86400
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (CIDR list).
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,8 @@ def _validate(config: Config) -> None:
     _validate_public_address(config)
     for cidr in config.gateway.proxy_protocol_trusted:
         _validate_cidr("gateway.proxy_protocol_trusted", cidr)
+    for cidr in config.api.trusted_proxies:
+        _validate_cidr("api.trusted_proxies", cidr)
 
 
 def _validate_public_address(config: Config) -> None:

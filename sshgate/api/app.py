@@ -15,7 +15,17 @@ from fastapi import FastAPI, Request, Response
 
 from sshgate import __version__
 from sshgate.accounts import Accounts, SecretBox
-from sshgate.api import access, account, org_reminders, orgs, security_keys, session, ssh, tokens
+from sshgate.api import (
+    access,
+    account,
+    forwarded,
+    org_reminders,
+    orgs,
+    security_keys,
+    session,
+    ssh,
+    tokens,
+)
 from sshgate.api.context import ApiContext, client_address, get_context
 from sshgate.api.errors import install_error_handlers
 from sshgate.authority import CertificateAuthority
@@ -48,7 +58,13 @@ def create_app(
         docs_url=None,
         redoc_url=None,
     )
-    app.state.sshgate = ApiContext(config=config, store=store, accounts=accounts, ca=ca)
+    app.state.sshgate = ApiContext(
+        config=config,
+        store=store,
+        accounts=accounts,
+        ca=ca,
+        trusted_proxies=forwarded.networks(config.api.trusted_proxies),
+    )
     install_error_handlers(app)
     for module in (session, account, security_keys, ssh, tokens, access, orgs, org_reminders):
         app.include_router(module.router)

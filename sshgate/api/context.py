@@ -1,8 +1,9 @@
 """What every route needs, handed over by FastAPI dependencies: the services (`ApiContext`),
 the authenticated caller (`CurrentPrincipal`) and the client's address.
 
-The client address is the TCP peer: uvicorn runs with proxy headers off, so a client cannot
-choose the address that the password throttle and `ca.bind_source_address` see.
+The client address is the TCP peer (uvicorn runs with proxy headers off, so a client cannot
+choose the address that the password throttle, the audit and `ca.bind_source_address`
+see), unless the peer is one of `api.trusted_proxies`: then its forwarding headers say.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sshgate.accounts import Accounts, Need, NotPermitted, Principal, refusal
+from sshgate.api import forwarded
 from sshgate.api.errors import BEARER, ApiError
 from sshgate.authority import CertificateAuthority
 from sshgate.config import Config
@@ -41,6 +43,8 @@ class ApiContext:
     ca: CertificateAuthority | None  # None in a process without the user CA's keys
     # The routes' clock (reminder times, the one-hour rule); tests replace it.
     now: Callable[[], float] = field(default=time.time)
+    # api.trusted_proxies: the peers whose forwarding headers name the client
+    trusted_proxies: tuple[forwarded.Network, ...] = ()
 
     @property
     def services(self) -> Services:
@@ -95,4 +99,13 @@ SessionPrincipal = Annotated[Principal, Depends(_needing(Need.SESSION))]
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client is not None else ""
+    """The client's address: the TCP peer, or, when the peer is one of `api.trusted_proxies`,
+    the address its forwarding headers name (sshgate.api.forwarded)."""
+    peer = request.client.host if request.client is not None else ""
+    trusted = get_context(request).trusted_proxies
+    if not trusted:
+        return peer
+    headers = request.headers
+    return forwarded.client_address(
+        peer, trusted, headers.getlist("forwarded"), headers.getlist("x-forwarded-for")
+    )

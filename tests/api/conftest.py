@@ -119,7 +119,7 @@ def make_config(tmp_path: Path) -> Config:
 
 @asynccontextmanager
 async def open_site(
-    tmp_path: Path, store: Store, config: Config | None = None
+    tmp_path: Path, store: Store, config: Config | None = None, peer: str = CLIENT_ADDRESS
 ) -> AsyncIterator[Site]:
     """The API app over `store` (closed at the end), driven through httpx's ASGI transport."""
     config = config or make_config(tmp_path)
@@ -132,7 +132,7 @@ async def open_site(
     box = SecretBox.from_file(config.secrets.key_file)
     accounts = Accounts(store, box, now=clock, public_url=PUBLIC_URL)
     app = create_app(config, store, build_authority(config, store), accounts)
-    transport = httpx.ASGITransport(app=app, client=(CLIENT_ADDRESS, 50000))
+    transport = httpx.ASGITransport(app=app, client=(peer, 50000))
     async with httpx.AsyncClient(transport=transport, base_url="http://sshgate.test") as client:
         try:
             yield Site(config, store, accounts, clock, app, client)

@@ -113,6 +113,8 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
             {},
             "gateway.proxy_protocol_trusted",
         ),
+        ("[api]\ntrusted_proxies = ['10.0.1.5/24']\n", {}, "api.trusted_proxies"),
+        ("", {"SSHGATE_API_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"}, "api.trusted_proxies"),
     ],
     ids=repr,
 )
