@@ -42,6 +42,7 @@ from sshgate.accounts.errors import (
     KeyCounterWentBack,
     KeyNotAccepted,
     KeyNotFound,
+    KeysUnavailable,
     SecondFactorLocked,
     WrongPassword,
 )
@@ -100,6 +101,15 @@ class SecurityKeys:
     def relying_party(self) -> RelyingParty:
         """KeysUnavailable (saying why) when api.public_url has no relying party."""
         return relying_party(self._public_url)
+
+    @property
+    def unavailable_reason(self) -> str | None:
+        """Why keys cannot be used here (an IP address in api.public_url), or None."""
+        try:
+            relying_party(self._public_url)
+        except KeysUnavailable as exc:
+            return str(exc)
+        return None
 
     # adding a key
 

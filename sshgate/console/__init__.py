@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from sshgate.accounts import SecretBox
-from sshgate.console import orgs, profile, signin, tokens
+from sshgate.console import keys, orgs, profile, signin, tokens
 from sshgate.console._web import SECURITY_HEADERS, Web
 from sshgate.console.pages import error_page
 from sshgate.services import Services
@@ -38,7 +38,9 @@ def install_console(
     web = Web(box, public_url, services_of, client_of)
     app.state.console_web = web
     app.state.console_error_page = error_page
-    for module in (signin, profile, tokens, orgs):
+    web.second_factor_steps.insert(0, keys.KEY_STEP)
+    web.profile_sections.insert(1, keys.KEYS_SECTION)
+    for module in (signin, keys, profile, tokens, orgs):
         app.include_router(module.router)
     static = files("sshgate.console").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -42,6 +42,7 @@ async def profile_page(page: ConsolePage, status: int = 200, **values: object) -
         enrollment=enrollment,
         secret_groups=grouped(enrollment.secret) if enrollment else "",
         sections=page.web.profile_sections,
+        security_keys=await page.services.accounts.keys.list(user),
         **values,
     )
 

@@ -11,7 +11,7 @@ from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
 
-__all__ = ["router"]
+__all__ = ["code_step", "router", "signed_in_page"]
 
 router = console_router()
 MAX_FIELD = 256
@@ -41,7 +41,7 @@ async def sign_in(page: Page) -> Response:
         return await page.render("sign_in.html", status, error=str(exc), username=username)
     if isinstance(result, SignInTicket):
         return await code_step(page, result.ticket)
-    return _signed_in(page, result)
+    return signed_in_page(page, result)
 
 
 async def code_step(page: ConsolePage, ticket: str, error: str = "", status: int = 200) -> Response:
@@ -67,7 +67,7 @@ async def sign_in_code(page: Page) -> Response:
         _refused(page, exc)
         status = 429 if isinstance(exc, acc.SecondFactorLocked) else 401
         return await code_step(page, ticket, str(exc), status)
-    return _signed_in(page, result)
+    return signed_in_page(page, result)
 
 
 @router.post("/sign-out")
@@ -81,7 +81,8 @@ async def sign_out(page: Page) -> Response:
     return redirect(page, "/sign-in")
 
 
-def _signed_in(page: ConsolePage, result: LoginResult) -> Response:
+def signed_in_page(page: ConsolePage, result: LoginResult) -> Response:
+    """Sign the browser in with `result` and go to Projects (every way of signing in)."""
     max_age = max(0, int(result.expires_at - page.services.now()))
     page.signed_in(result.token, max_age)
     log(
