@@ -31,6 +31,7 @@ from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca import KeyDir
 from sshgate.config import load_config
 from sshgate.datadir import initialize
+from sshgate.demo.console import console_sees_mfa_status, enroll_authenticator
 from sshgate.demo.identity import ClientIdentity
 from sshgate.demo.loginuser import LoginUser, demo_login_user, give
 from sshgate.demo.sshd import EnvironmentServer, free_port
@@ -73,6 +74,7 @@ class DemoSite:
     service: str = ""
     identities: dict[str, ClientIdentity] = field(default_factory=dict)
     passwords: dict[str, str] = field(default_factory=dict)
+    totp_secret: str = ""  # alice's authenticator secret, for the Console
     throwaway: bool = True  # its folder is removed when the demo stops
 
     def admin(self, *args: str, stdin: str | None = None) -> dict[str, object]:
@@ -193,8 +195,7 @@ async def issue_demo_certificates(site: DemoSite, store: Store) -> None:
         user = await store.get_user_by_name(name)
         assert user is not None
         if "mfa" in amr:
-            await store.set_mfa_secret(user.id, b"demo")
-            await store.enable_mfa(user.id, time.time())
+            site.totp_secret = await enroll_authenticator(config, store, user)
             user = await store.get_user(user.id)
             assert user is not None
         identity = ClientIdentity(
@@ -212,6 +213,7 @@ def instructions(site: DemoSite) -> list[str]:
         f"sshgate demo is running; its data lives in {site.root}"
         + (" (removed on Ctrl-C)." if site.throwaway else "."),
         f"  gateway 127.0.0.1:{site.gateway_port}, API http://127.0.0.1:{site.api_port}",
+        f"  Console http://127.0.0.1:{site.api_port}/ (sign in as alice or bob)",
         f'  organization "{ORG}" requires MFA; project {p} ("Demo app"); service {s}',
         f"  log lines go to {site.root / LOG_FILE}",
         "",
@@ -239,6 +241,7 @@ def password_lines(site: DemoSite) -> list[str]:
         "Passwords of this run (for sshgate login --api http://127.0.0.1:"
         f"{site.api_port} --user NAME):",
         *(f"  {name}: {site.passwords[name]}" for name in USERS),
+        f"alice's authenticator secret (add it to a TOTP app for her codes): {site.totp_secret}",
         f"The environment logs everyone in as {user.name} ({where}).",
     ]
 
@@ -308,8 +311,19 @@ def walkthrough_checks(site: DemoSite, workdir: Path) -> list[Check]:
             and "fatal: Could not read from remote repository." in result.stderr
         )
 
+    def console() -> bool:
+        return console_sees_mfa_status(
+            f"http://127.0.0.1:{site.api_port}",
+            "alice",
+            site.passwords["alice"],
+            site.totp_secret,
+            ORG,
+            {"alice": True, "bob": False},
+        )
+
     return [
         ("this run's passwords of alice and bob log in to the API", passwords),
+        ("alice signs in to the Console; its Security page shows who has MFA", console),
         ("alice (MFA) runs a command over ssh", alice_ssh),
         ("the environment's shell is not root's", not_root),
         ("alice (MFA) clones and pushes with git", alice_git),

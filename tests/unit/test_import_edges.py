@@ -85,6 +85,7 @@ ALLOWED: dict[str, frozenset[str]] = {
         ),
         "demo": (
             "authority",
+            "accounts",
             "ca",
             "policy",
             "store",
