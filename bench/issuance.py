@@ -29,7 +29,7 @@ from sshgate.store import StoreError, open_store
 
 CERTIFICATE_PATH = "/api/ssh/certificate"
 REQUEST_TIMEOUT = 30.0
-WITH_MFA = ["pwd", "mfa"]
+WITH_MFA = ["pwd", "otp", "mfa"]
 
 
 @dataclass(frozen=True)
@@ -157,7 +157,7 @@ async def issue_rate(
             began = time.perf_counter()
             try:
                 await authority.issue(
-                    user, public_key, ("pwd", "mfa"), int(time.time()), str(uuid.uuid4())
+                    user, public_key, ("pwd", "otp", "mfa"), int(time.time()), str(uuid.uuid4())
                 )
             except StoreError as exc:
                 run.errors.append(f"{type(exc).__name__}: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from bench import console
 from bench.clientconf import LOGIN_SNIPPET
 from bench.issuance import IssuanceResult
 from bench.results import PerPath, Results
@@ -262,6 +263,7 @@ def render(r: Results) -> str:
         *_load_table(r),
         *_crowd_table(r),
         *_issuance(r),
+        *console.markdown(int(str(r.plan.get("console_members", 0))), r.console),
     ]
     if r.notes or r.failures:
         lines += ["", "Notes:", *(f"- {note}" for note in r.notes)]

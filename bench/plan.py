@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 
 from bench.repo import FULL_SHAPE, QUICK_SHAPE, RepoShape
 
-SECTIONS = ("setup", "bulk", "parallel", "git", "crowd", "load", "issuance")
+SECTIONS = ("setup", "bulk", "parallel", "git", "crowd", "load", "issuance", "console")
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,8 @@ class Plan:
     issuance_seconds: float
     issuance_concurrency: int
     parallel_streams: int = 2  # downloads at once in the `parallel` section
+    console_members: int = 1000  # members of the org whose Console pages are measured
+    console_rounds: int = 200  # requests per Console page
 
     def to_json(self) -> dict[str, object]:
         return asdict(self)
@@ -40,6 +42,7 @@ QUICK = Plan(
     load_seconds=4.0,
     issuance_seconds=2.0,
     issuance_concurrency=8,
+    console_rounds=50,
 )
 
 FULL = Plan(

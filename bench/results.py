@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.console import PageTimes
 from bench.crowd import CrowdStep
 from bench.issuance import IssuanceResult
 from bench.load import LoadResult
@@ -33,6 +34,7 @@ class Results:
     crowd: list[CrowdStep] = field(default_factory=list)
     load: dict[str, LoadResult] = field(default_factory=dict)
     issuance: dict[str, IssuanceResult] = field(default_factory=dict)  # by method key
+    console: list[PageTimes] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
 
@@ -91,6 +93,7 @@ class Results:
             },
             "load": {path: result.to_json() for path, result in self.load.items()},
             "issuance": {key: result.to_json() for key, result in self.issuance.items()},
+            "console_pages": {p.path: p.to_json() for p in self.console},
             "notes": self.notes,
             "failures": self.failures,
         }

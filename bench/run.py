@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import markdown, suites
+from bench import console, markdown, suites
 from bench.asyncclient import AsyncTargets
 from bench.clientconf import PATHS
 from bench.crowd import hold_crowd
@@ -66,6 +66,7 @@ def _measure(site: BenchSite, plan: Plan, sections: tuple[str, ...], r: Results)
         "crowd": lambda: _crowd(site, targets, plan, r),
         "load": lambda: _load(site, targets, plan, r),
         "issuance": lambda: _issuance(site, plan, r),
+        "console": lambda: _console(site, plan, r),
     }
     for name in sections:
         progress(f"measuring: {name}")
@@ -131,6 +132,12 @@ def _issuance(site: BenchSite, plan: Plan, r: Results) -> None:
     r.issuance["in_process"] = run_async(
         issue_rate(site.config, USER, site.user.public_key, plan.issuance_seconds)
     )
+
+
+def _console(site: BenchSite, plan: Plan, r: Results) -> None:
+    progress(f"console: {plan.console_members} members, {plan.console_rounds} requests a page")
+    run_async(console.populate(site.config, plan.console_members))
+    r.console = console.measure(site.api_url, plan.console_rounds)
 
 
 def write(r: Results, out: Path) -> tuple[Path, Path]:

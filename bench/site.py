@@ -101,7 +101,7 @@ class BenchSite:
         self.account = UserHome.create(self.root / "client" / "sshgate-home", self.api_url)
         self.account.enable_mfa(USER, PASSWORD)
         self.user = ClientIdentity(self.root / "client" / USER, "127.0.0.1", 0, "unused")
-        asyncio.run(self._issue(self.user, ("pwd", "mfa")))
+        asyncio.run(self._issue(self.user, ("pwd", "otp", "mfa")))
         self._write_client_files()
         self.notes.append(
             f"gateway.max_per_source raised to {MAX_PER_SOURCE}: every client is 127.0.0.1"

@@ -16,7 +16,7 @@ from bench.processes import BenchSetupError, sshgate_json
 from sshgate.client.home import State
 
 TOTP_STEP = 30
-WITH_MFA = ["pwd", "mfa"]
+WITH_MFA = ["pwd", "otp", "mfa"]
 
 
 class TotpCodes:
