@@ -30,7 +30,14 @@ from sshgate.config import ROLES, Config, load_config, split_host_port
 from sshgate.health import HealthServer, start_health_server
 from sshgate.logs import log
 from sshgate.private_files import PrivateFileError, read_private_file
-from sshgate.ssh_gateway import Gateway, UpstreamSigner
+from sshgate.ssh_gateway import (
+    AdmissionTable,
+    AdmissionTableError,
+    Gateway,
+    SharedAdmission,
+    UpstreamSigner,
+    capacity_for,
+)
 from sshgate.store import Store, StoreError, open_store
 from sshgate.workers import (
     METRICS_DIR_ENV,
@@ -90,6 +97,7 @@ class Runtime:
     store: Store | None = None
     gateway: Gateway | None = None
     workers: Workers | None = None
+    admission_table: AdmissionTable | None = None  # the limits' counts, with workers
     api: ApiHandle | None = None
     health: HealthServer | None = None
     ca_ready: bool = False
@@ -115,7 +123,9 @@ class Runtime:
             host_keys = [read_private_key_file(p) for p in config.gateway.host_key_files]
             upstream_ca = read_private_key_file(config.gateway.upstream_ca_key_file)
             signer = UpstreamSigner(upstream_ca)
-            self.gateway = Gateway(config, self.store, host_keys, signer, self.processes)
+            self.gateway = Gateway(
+                config, self.store, host_keys, signer, self.processes, self._shared_admission()
+            )
             await self.gateway.start()
         if self.role in ("all", "api"):
             try:
@@ -138,6 +148,29 @@ class Runtime:
             **({"workers": self.processes} if self.workers else {}),
         )
 
+    def _shared_admission(self) -> SharedAdmission | None:
+        """With several gateway processes, the one table they all count connections in:
+        the main process creates it in their shared folder, a worker attaches to it and
+        clears what a predecessor in its slot may have left."""
+        if self.processes <= 1:
+            return None
+        assert self.config is not None
+        try:
+            if self.worker is None:
+                if self.metrics_folder is None:
+                    raise StartupError("gateway workers need a shared folder")
+                capacity = capacity_for(self.config.gateway.max_unauthenticated)
+                table = AdmissionTable.create(self.metrics_folder, self.processes, capacity)
+                index = 0
+            else:
+                table = AdmissionTable.attach(os.environ.get(METRICS_DIR_ENV, ""))
+                index = self.worker.index
+                table.clear(index)
+        except (OSError, AdmissionTableError) as exc:
+            raise StartupError(f"shared connection limits: {exc}") from None
+        self.admission_table = table
+        return SharedAdmission(table, index)
+
     async def _start_workers(self, gateway: Gateway) -> None:
         """Start workers 1..processes-1 on this gateway's address; all must report ready."""
         assert self.config is not None
@@ -159,11 +192,17 @@ class Runtime:
             lambda slot: worker_command(slot, self.config_path),
             env,
             lambda pid: metrics.process_exited(pid, folder),
+            self._worker_gone,
         )
         try:
             await self.workers.start()
         except WorkerError as exc:
             raise StartupError(str(exc)) from None
+
+    def _worker_gone(self, slot: WorkerSlot) -> None:
+        """What an exited worker counted against the limits no longer counts."""
+        if self.admission_table is not None:
+            self.admission_table.clear(slot.index)
 
     def _metrics_registry(self) -> CollectorRegistry:
         if self.workers is not None and self.metrics_folder is not None:

@@ -6,8 +6,10 @@ it always runs, its gateway listening with SO_REUSEPORT, and starts N-1 workers:
 interpreters running `sshgate serve --role gateway --worker I/N`, each a gateway only (no
 API, no CA private keys, no health server) on the main process's gateway address, the same
 configuration file and the same store. The kernel spreads new connections over the N
-listening sockets; each process enforces its share of the connection limits
-(`Limits.shared_by`) and runs its own live-policy watcher.
+listening sockets; the connection limits stay totals, counted by every process in one
+shared table (`sshgate.ssh_gateway.shared_admission`, in the processes' shared folder,
+cleared for a worker that exits: `slot_freed`), and each process runs its own live-policy
+watcher.
 
 The main process supervises its workers (`Workers`):
 - a worker's stdin is a pipe whose other end only the main process holds, so a worker
@@ -240,12 +242,14 @@ class Workers:
         command: Callable[[WorkerSlot], list[str]],
         env: dict[str, str],
         exited: Callable[[int], None],
+        slot_freed: Callable[[WorkerSlot], None] = lambda slot: None,
     ) -> None:
         self._workers = [
             Worker(slot, command(slot), env)
             for slot in (WorkerSlot(index, count) for index in range(1, count))
         ]
         self._exited = exited
+        self._slot_freed = slot_freed
         self._supervising: list[asyncio.Task[None]] = []
 
     def not_running(self) -> list[int]:
@@ -309,7 +313,8 @@ class Workers:
             pid = worker.process.pid
             try:
                 self._exited(pid)
-            except OSError as exc:  # its metrics files; supervision goes on regardless
+                self._slot_freed(worker.slot)
+            except OSError as exc:  # its files; supervision goes on regardless
                 log("worker_metrics_cleanup_failed", level=logging.WARNING, error=str(exc))
             crashes = crashes_in_a_row(crashes, worker.uptime())
             log(

@@ -15,9 +15,19 @@ from sshgate.ssh_gateway.plan import Plan, SessionRequest, plan_session
 
 if TYPE_CHECKING:
     from sshgate.ssh_gateway.gateway import Gateway
+    from sshgate.ssh_gateway.shared_admission import (
+        AdmissionTable,
+        AdmissionTableError,
+        SharedAdmission,
+        capacity_for,
+    )
     from sshgate.ssh_gateway.upstream import UpstreamError, UpstreamIdentity, UpstreamSigner
 
 _LAZY = {
+    "AdmissionTable": "shared_admission",
+    "AdmissionTableError": "shared_admission",
+    "SharedAdmission": "shared_admission",
+    "capacity_for": "shared_admission",
     "Gateway": "gateway",
     "UpstreamError": "upstream",
     "UpstreamIdentity": "upstream",
@@ -31,14 +41,18 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "CHECKS",
+    "AdmissionTable",
+    "AdmissionTableError",
     "CheckInput",
     "Gateway",
     "Plan",
     "SessionRequest",
+    "SharedAdmission",
     "UpstreamError",
     "UpstreamIdentity",
     "UpstreamSigner",
     "Verdict",
+    "capacity_for",
     "check_certificate",
     "plan_session",
 ]

@@ -132,30 +132,37 @@ class GatewayConnection(asyncssh.SSHServer):
         gw = self.gateway.config.gateway
         if gw.proxy_protocol:
             # Behind a load balancer: admitted once its PROXY header names the client.
+            # It counts from now on, in the total only until the header names its client.
             expect_proxy_header(conn, gw.proxy_protocol_trusted, self._proxied)
+            self._admit(source_known=False)
             return
         self._admit()
 
     def _proxied(self, client_address: str) -> None:
         self.client_address = client_address
-        self._admit()
+        refusal = self.gateway.identify(self)
+        if refusal is not None:
+            self._refuse(refusal)
 
-    def _admit(self) -> None:
+    def _admit(self, source_known: bool = True) -> None:
         """Count the connection against the limits and start its login timer."""
         gw = self.gateway.config.gateway
-        refusal = self.gateway.admit(self)
+        refusal = self.gateway.admit(self, source_known)
         if refusal is not None:
-            # asyncssh sends its version line after this returns; a disconnect before it
-            # would reach the client as a garbled banner instead of a readable reason.
-            asyncio.get_running_loop().call_soon(
-                self.close_for, refusal, asyncssh.DISC_TOO_MANY_CONNECTIONS, TOO_MANY_CONNECTIONS
-            )
+            self._refuse(refusal)
             return
         if gw.login_timeout:
             # The gateway's own timer rather than asyncssh's login_timeout, so that a
             # SIGHUP'd configuration applies to the next connection.
             loop = asyncio.get_running_loop()
             self._login_timer = loop.call_later(gw.login_timeout, self._login_expired)
+
+    def _refuse(self, limit: str) -> None:
+        # asyncssh sends its version line after this returns; a disconnect before it would
+        # reach the client as a garbled banner instead of a readable reason.
+        asyncio.get_running_loop().call_soon(
+            self.close_for, limit, asyncssh.DISC_TOO_MANY_CONNECTIONS, TOO_MANY_CONNECTIONS
+        )
 
     def _login_expired(self) -> None:
         if self.identity is None:

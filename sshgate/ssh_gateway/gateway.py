@@ -30,6 +30,7 @@ from sshgate.ssh_gateway.limits import Admission, Limits
 from sshgate.ssh_gateway.policy_changes import PolicyChanges
 from sshgate.ssh_gateway.refusals import RefusalAudit
 from sshgate.ssh_gateway.registry import LiveChannels
+from sshgate.ssh_gateway.shared_admission import SharedAdmission
 from sshgate.ssh_gateway.trust import TrustedSigners
 from sshgate.ssh_gateway.upstream import IdleUpstreams, UpstreamSigner
 from sshgate.store import GatewayHostKey, Store, StoreError
@@ -55,10 +56,11 @@ class Gateway:
         host_keys: list[asyncssh.SSHKey],
         upstream_signer: UpstreamSigner,
         processes: int = 1,
+        admission: SharedAdmission | None = None,
     ) -> None:
         self.config = config
         # Gateway processes listening on the same address (`gateway.workers`): this one
-        # shares the socket with the others and enforces its share of the limits.
+        # shares the socket with the others (and, through `admission`, the limits).
         self.processes = processes
         self.store = store
         self.host_keys = host_keys
@@ -68,7 +70,9 @@ class Gateway:
         )
         self.draining = False
         self._connections: set[GatewayConnection] = set()
-        self._admission = Admission()
+        # Counted in one table by all the gateway processes of this `sshgate serve`, when
+        # there are several (sshgate.ssh_gateway.shared_admission).
+        self._admission: Admission | SharedAdmission = admission or Admission()
         self._server: asyncssh.SSHAcceptor | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
@@ -193,15 +197,22 @@ class Gateway:
         task.add_done_callback(self._background.discard)
 
     # connection limits
-    def admit(self, conn: GatewayConnection) -> str | None:
-        """Count a new connection; return the name of the limit it breaks, or None."""
+    def limits(self) -> Limits:
         gw = self.config.gateway
+        return Limits(gw.max_unauthenticated, gw.max_per_source)
+
+    def admit(self, conn: GatewayConnection, source_known: bool = True) -> str | None:
+        """Count a new connection; return the name of the limit it breaks, or None."""
         self._connections.add(conn)
         metrics.connection_accepted()
         metrics.connections_open(len(self._connections))
-        limits = Limits(gw.max_unauthenticated, gw.max_per_source).shared_by(self.processes)
-        refusal = self._admission.admit(conn, conn.client_address, limits)
+        source = conn.client_address if source_known else None
+        refusal = self._admission.admit(conn, source, self.limits())
         return "draining" if self.draining else refusal
+
+    def identify(self, conn: GatewayConnection) -> str | None:
+        """`conn`, admitted before its PROXY header, comes from `conn.client_address`."""
+        return self._admission.identify(conn, conn.client_address, self.limits())
 
     def authenticated(self, conn: GatewayConnection) -> None:
         self._admission.authenticated(conn)

@@ -4,11 +4,15 @@ source address (like OpenSSH's MaxStartups and PerSourceMaxStartups).
 Only connections that have not authenticated count: an authenticated user's connections
 (ControlMaster, parallel git fetches, a whole office behind one NAT address) are not
 limited here; `max_unauthenticated` and `max_per_source` bound what a stranger can hold
-open before proving anything. Pure bookkeeping, no I/O: the gateway asks, then acts.
+open before proving anything. A connection behind a PROXY protocol balancer counts from
+its first byte: while its header is awaited it counts in the total only (its client is not
+known yet, and the balancer's own address must not fill up), then against its client's
+address as well.
 
-The limits are totals for one `sshgate serve`. With `gateway.workers` processes sharing the
-listening socket, each process counts only its own connections and enforces its share
-(`Limits.shared_by`), rounded up, so the totals are exceeded by the rounding at most.
+The limits are totals for one `sshgate serve`, however many gateway processes share the
+listening socket (`gateway.workers`): `Admission` counts for one process, and
+`sshgate.ssh_gateway.shared_admission` for all of them in one shared table. Both decide
+with `refusal`, pure bookkeeping without I/O: the gateway asks, then acts.
 """
 
 from __future__ import annotations
@@ -26,49 +30,55 @@ class Limits:
     max_unauthenticated: int
     max_per_source: int
 
-    def shared_by(self, processes: int) -> Limits:
-        """What one of `processes` gateway processes enforces: its share of each total."""
-        return Limits(
-            share(self.max_unauthenticated, processes), share(self.max_per_source, processes)
-        )
 
-
-def share(total: int, processes: int) -> int:
-    """One process's part of a limit on the sum over `processes`: the total divided, rounded
-    up, so that a small total never becomes 0 (which would refuse every connection)."""
-    return -(-total // max(1, processes))
+def refusal(total: int, from_source: int, limits: Limits) -> str | None:
+    """The limit that `total` unauthenticated connections, `from_source` of them from one
+    source (both counting the new one), break; None when they break none."""
+    if total > limits.max_unauthenticated:
+        return MAX_UNAUTHENTICATED
+    if from_source > limits.max_per_source:
+        return MAX_PER_SOURCE
+    return None
 
 
 class Admission:
-    """Counts unauthenticated connections; `admit` names the limit a new one would break."""
+    """Counts one process's unauthenticated connections; `admit` names the limit a new one
+    would break. A refused connection is counted too until `release`: while it is being
+    closed it still holds a socket, and a flood should meet the limit sooner, not later."""
 
     def __init__(self) -> None:
-        self._pending: dict[Hashable, str] = {}  # connection -> source address
+        self._pending: dict[Hashable, str | None] = {}  # connection -> source, if known
         self._per_source: Counter[str] = Counter()
 
     @property
     def unauthenticated(self) -> int:
         return len(self._pending)
 
-    def admit(self, conn: Hashable, source: str, limits: Limits) -> str | None:
-        """Count `conn` as unauthenticated; return the limit it breaks, or None.
+    def admit(self, conn: Hashable, source: str | None, limits: Limits) -> str | None:
+        """Count `conn`, from `source` (None: not known yet, see `identify`); return the
+        limit it breaks, or None."""
+        self._pending[conn] = source
+        if source is None:
+            return refusal(len(self._pending), 0, limits)
+        self._per_source[source] += 1
+        return refusal(len(self._pending), self._per_source[source], limits)
 
-        A refused connection is counted too until `release`: while it is being closed it
-        still holds a socket, and a flood should meet the limit sooner, not later.
-        """
+    def identify(self, conn: Hashable, source: str, limits: Limits) -> str | None:
+        """`conn`, admitted without a source, comes from `source` (its PROXY header said
+        so): count it there too; return MAX_PER_SOURCE if that breaks the limit."""
+        if conn not in self._pending or self._pending[conn] is not None:
+            return None
         self._pending[conn] = source
         self._per_source[source] += 1
-        if len(self._pending) > limits.max_unauthenticated:
-            return MAX_UNAUTHENTICATED
-        if self._per_source[source] > limits.max_per_source:
-            return MAX_PER_SOURCE
-        return None
+        return MAX_PER_SOURCE if self._per_source[source] > limits.max_per_source else None
 
     def authenticated(self, conn: Hashable) -> None:
         self.release(conn)
 
     def release(self, conn: Hashable) -> None:
-        source = self._pending.pop(conn, None)
+        if conn not in self._pending:
+            return
+        source = self._pending.pop(conn)
         if source is None:
             return
         self._per_source[source] -= 1

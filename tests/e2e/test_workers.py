@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sshgate.ssh_gateway.proxy_protocol import PROXY_HEADER_TIMEOUT
 from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
 from tests.support.deployment import (
     Client,
@@ -311,17 +313,79 @@ def test_a_killed_worker_is_restarted_and_connections_keep_working(
     assert metric(d.metrics_port, "sshgate_gateway_connections_total") >= counted + 10
 
 
-def test_each_process_enforces_its_share_of_max_unauthenticated(deployment: Deployment) -> None:
-    with serving(deployment, {"SSHGATE_GATEWAY_MAX_UNAUTHENTICATED": "4"}) as server:
+def refused_and_held(
+    server: Server, limit: str, socks: list[socket.socket], refused: int
+) -> tuple[int, int]:
+    """Once `refused` connections were closed for `limit` (and their sockets saw it), how
+    many the gateway logged as refused for it, and how many of `socks` it still holds."""
+    assert wait_until(
+        lambda: log_count(server, "connection_closed", f"reason={limit}") >= refused, 30
+    ), server.log()
+    assert wait_until(lambda: sum(map(closed_by_peer, socks)) >= refused, 30)
+    return (
+        log_count(server, "connection_closed", f"reason={limit}"),
+        sum(not closed_by_peer(sock) for sock in socks),
+    )
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """The gateway closed `sock` (its disconnect message, if any, is read and dropped)."""
+    sock.setblocking(False)
+    try:
+        while True:
+            if not sock.recv(4096):
+                return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def test_max_unauthenticated_holds_across_processes(deployment: Deployment) -> None:
+    with serving(deployment, {"SSHGATE_GATEWAY_MAX_UNAUTHENTICATED": "5"}) as server:
         port = gateway_port(server)
-        # Ten strangers from ten addresses: 2 per process may wait, so at most 4 in all
-        # (fewer when the kernel gives one process more than its 2).
+        # Ten strangers from ten addresses, spread over both processes by the kernel. Before
+        # the table was shared, each process held ceil(5 / 2) = 3: 6 in all.
         socks = [raw_connection(port, source=f"127.0.0.{10 + n}") for n in range(10)]
         try:
-            assert wait_until(
-                lambda: log_count(server, "connection_closed", "reason=max-unauthenticated") >= 6,
-                30,
-            ), server.log()
+            assert refused_and_held(server, "max-unauthenticated", socks, 5) == (5, 5)
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+def test_one_address_cannot_hold_more_than_max_per_source_across_processes(
+    deployment: Deployment,
+) -> None:
+    with serving(deployment, {"SSHGATE_GATEWAY_MAX_PER_SOURCE": "3"}) as server:
+        port = gateway_port(server)
+        socks = [raw_connection(port, source="127.0.0.60") for _ in range(10)]
+        try:
+            # Before the table was shared, each process held ceil(3 / 2) = 2: 4 in all.
+            assert refused_and_held(server, "max-per-source", socks, 7) == (7, 3)
+        finally:
+            for sock in socks:
+                sock.close()
+
+
+def test_connections_awaiting_their_proxy_header_count_against_max_unauthenticated(
+    deployment: Deployment,
+) -> None:
+    behind_a_balancer = {
+        "SSHGATE_GATEWAY_PROXY_PROTOCOL": "true",
+        "SSHGATE_GATEWAY_PROXY_PROTOCOL_TRUSTED": "127.0.0.0/8",
+        "SSHGATE_GATEWAY_MAX_UNAUTHENTICATED": "3",
+    }
+    with serving(deployment, behind_a_balancer) as server:
+        port = gateway_port(server)
+        # A "balancer" that opens connections and never sends their headers.
+        socks = [raw_connection(port, source="127.0.0.70") for _ in range(5)]
+        try:
+            started = time.monotonic()
+            held = refused_and_held(server, "max-unauthenticated", socks, 2)
+            # Refused at once, not dropped later by the header timeout (5 s).
+            assert time.monotonic() - started < PROXY_HEADER_TIMEOUT
+            assert held == (2, 3)
         finally:
             for sock in socks:
                 sock.close()

@@ -11,6 +11,7 @@ from sshgate.ssh_gateway.limits import (
     Admission,
     Limits,
     keepalive_interval,
+    refusal,
 )
 
 LIMITS = Limits(max_unauthenticated=4, max_per_source=2)
@@ -60,6 +61,42 @@ def test_release_is_idempotent_and_forgets_empty_sources() -> None:
     admission.authenticated("never-seen")
     assert admission.unauthenticated == 0
     assert admission._per_source == {}
+
+
+def test_a_connection_awaiting_its_proxy_header_counts_in_the_total_only() -> None:
+    admission = Admission()
+    for n in range(4):
+        assert admission.admit(n, None, LIMITS) is None  # one balancer, four headers due
+    assert admission.admit("fifth", "10.0.0.9", LIMITS) == MAX_UNAUTHENTICATED
+    admission.release("fifth")
+    assert admission.identify(0, "10.0.0.1", LIMITS) is None
+    assert admission.identify(1, "10.0.0.1", LIMITS) is None
+    assert admission.identify(2, "10.0.0.1", LIMITS) == MAX_PER_SOURCE
+    assert admission.identify(0, "10.0.0.2", LIMITS) is None  # identified once only
+    for n in range(4):
+        admission.release(n)
+    assert admission.unauthenticated == 0
+    assert admission._per_source == {}
+
+
+def test_identifying_a_connection_never_admitted_counts_nothing() -> None:
+    admission = Admission()
+    assert admission.identify("gone", "10.0.0.1", LIMITS) is None
+    assert admission.unauthenticated == 0
+
+
+@pytest.mark.parametrize(
+    ("total", "from_source", "expected"),
+    [
+        (4, 2, None),
+        (5, 1, MAX_UNAUTHENTICATED),
+        (3, 3, MAX_PER_SOURCE),
+        (5, 3, MAX_UNAUTHENTICATED),  # the total is named first
+        (1, 0, None),  # a connection whose source is not known yet
+    ],
+)
+def test_refusal_names_the_limit_broken(total: int, from_source: int, expected: str | None) -> None:
+    assert refusal(total, from_source, LIMITS) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,5 @@
-"""Gateway worker processes, the pure parts: how many processes, each one's share of the
-connection limits, the restart backoff, the worker's place on its command line, and the
-`gateway.workers` key."""
+"""Gateway worker processes, the pure parts: how many processes, the restart backoff, the
+worker's place on its command line, and the `gateway.workers` key."""
 
 from __future__ import annotations
 
@@ -9,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from sshgate.config import ConfigError, load_config
-from sshgate.ssh_gateway.limits import Limits, share
 from sshgate.workers import (
     RESTART_DELAY_MAX,
     STABLE_SECONDS,
@@ -35,31 +33,6 @@ from sshgate.workers import (
 )
 def test_worker_count(configured: int, cores: int, expected: int) -> None:
     assert worker_count(configured, cores) == expected
-
-
-@pytest.mark.parametrize(
-    ("total", "processes", "expected"),
-    [
-        (200, 1, 200),
-        (200, 2, 100),
-        (10, 3, 4),  # rounded up: 3 x 4 = 12, at most the rounding over 10
-        (10, 4, 3),
-        (1, 4, 1),  # never 0, which would refuse everyone
-        (0, 4, 0),  # 0 stays "refuse every unauthenticated connection"
-        (7, 7, 1),
-    ],
-    ids=["one-process", "even", "rounds-up", "rounds-up-4", "small", "zero", "one-each"],
-)
-def test_each_process_enforces_its_share_of_a_limit(
-    total: int, processes: int, expected: int
-) -> None:
-    assert share(total, processes) == expected
-    assert expected * processes - total < processes  # exceeded by the rounding at most
-
-
-def test_limits_shared_by_processes() -> None:
-    assert Limits(200, 10).shared_by(3) == Limits(67, 4)
-    assert Limits(200, 10).shared_by(1) == Limits(200, 10)
 
 
 @pytest.mark.parametrize(
