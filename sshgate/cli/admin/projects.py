@@ -75,17 +75,39 @@ def add(
 @project.command("grant")
 @click.argument("project_id", metavar="PROJECT")
 @click.argument("username")
-@click.option("--role", type=click.Choice([r.value for r in ProjectRole]), required=True)
+@click.option(
+    "--role",
+    type=click.Choice([r.value for r in ProjectRole]),
+    required=True,
+)
 @config_option
 @json_option
 def grant(
     project_id: str, username: str, role: str, config_path: str | None, as_json: bool
 ) -> None:
-    """Give USERNAME a ROLE in PROJECT."""
+    """Give USERNAME a ROLE in PROJECT. USERNAME must be a member of the project's
+    organization first (`sshgate admin org member ORG USERNAME --role member`): a grant
+    gives nothing to someone outside the organization, so it is refused.
+
+    \b
+    What each role may do in a project:
+      viewer       git pull (and `ssh -T` the greeting)
+      contributor  also git push, ssh/scp/sftp into its environments, port and
+                   agent forwarding (as the certificate permits)
+      admin        everything a contributor may (the project's administrator)
+    An org owner or admin may do everything in every project of the org without a
+    grant; an org member only what their grants allow.
+    """
 
     async def action(config: Config, store: Store) -> None:
-        await project_with_id(store, project_id)
+        found = await project_with_id(store, project_id)
         target = await user_named(store, username)
+        facts = await store.access_facts(project_id, target.id)
+        if facts.org_role is None:
+            raise Refusal(
+                f"{username} is not a member of organization {found.org}; add them first:"
+                f" sshgate admin org member {found.org} {username} --role member"
+            )
         await store.set_grant(project_id, target.id, ProjectRole(role))
         await audit_admin(store, "project-grant", project_id, f"{username}={role}")
 
