@@ -311,8 +311,12 @@ def load_config(
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {file}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration {file}: {exc}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{file} is not a TOML configuration file (it is not text)") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file} is not a valid TOML configuration file: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {file}: {exc.strerror}") from None
     for section in raw:
         if section not in _SECTIONS:
             raise ConfigError(f"unknown configuration section [{section}]")

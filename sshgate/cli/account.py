@@ -5,13 +5,22 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from pathlib import Path
 
 import click
 
 from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
 from sshgate.cli._user import api_option, api_url, call, home, is_terminal, logged_in
-from sshgate.client import ApiError, LoginRequest, SSHConfigError, State, log_in, still_valid
+from sshgate.client import (
+    ApiError,
+    LoginRequest,
+    SSHConfigError,
+    State,
+    includes_snippet,
+    log_in,
+    still_valid,
+)
 
 
 @click.command()
@@ -61,6 +70,13 @@ def login(
     except (ApiError, SSHConfigError) as exc:
         raise Refusal(str(exc)) from None
     state = result.state
+    included = ssh_config_includes_snippet(home())
+    lines = [
+        f"{'still logged in' if result.kept else 'logged in'} as {state.username}"
+        f" (amr: {','.join(state.amr)}); certificate serial {state.serial}",
+    ]
+    if not included:
+        lines += ["add this line to ~/.ssh/config (once):", f"  {result.include_line}"]
     emit(
         as_json,
         {
@@ -70,14 +86,20 @@ def login(
             "kept": result.kept,
             "agent": result.in_agent,
             "include": result.include_line,
+            "included": included,
         },
-        [
-            f"{'still logged in' if result.kept else 'logged in'} as {state.username}"
-            f" (amr: {','.join(state.amr)}); certificate serial {state.serial}",
-            "add this line to ~/.ssh/config (once):",
-            f"  {result.include_line}",
-        ],
+        lines,
     )
+
+
+def ssh_config_includes_snippet(sshgate_home: Path) -> bool:
+    """Whether ~/.ssh/config already includes the snippet `sshgate login` writes."""
+    user_home = Path.home()
+    try:
+        text = (user_home / ".ssh" / "config").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return includes_snippet(text, sshgate_home / "ssh_config", user_home)
 
 
 @click.command()

@@ -57,7 +57,9 @@ def run(args: list[str]) -> None:
     except click.exceptions.Abort:
         _fail("aborted", 1)
     except click.UsageError as exc:
-        _fail(f"{exc.format_message()} (see: sshgate {_path(exc)}--help)", 2)
+        # click lists a choice's values one a line: a usage error is one line here.
+        message = " ".join(exc.format_message().split())
+        _fail(f"{message} (see: sshgate {_path(exc)}--help)", 2)
     except click.ClickException as exc:
         _fail(exc.format_message(), exc.exit_code)
     except Refusal as exc:
@@ -67,6 +69,10 @@ def run(args: list[str]) -> None:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    except OSError as exc:  # a file or a connection: its name and the system's reason
+        if _debug():
+            raise
+        _fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc), 1)
     except Exception as exc:  # never a traceback; the one line names the failure
         if _debug():
             raise

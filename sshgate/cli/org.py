@@ -15,7 +15,7 @@ from urllib.parse import quote
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._level import factor_words, level_option, level_words, needed_words
+from sshgate.cli._level import closing_words, factor_words, level_option, level_words
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
 
@@ -78,9 +78,7 @@ def mfa_required(name: str, state: str, level: str, as_json: bool) -> None:
     level = str(answer.get("mfa_level", "any"))
     prose = [f'"MFA required" is {state} for {answer["org"]}' + level_words(state, level)]
     if answer["mfa_required"]:
-        sessions = "session" if closing == 1 else "sessions"
-        without = needed_words(level)
-        prose.append(f"{closing} open {sessions} of users without {without} will be closed")
+        prose.append(closing_words(closing, level))
     emit(
         as_json,
         {

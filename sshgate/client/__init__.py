@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from sshgate.client.ensure import ensure_main
     from sshgate.client.home import State, home_dir
     from sshgate.client.login import LoginRequest, log_in, still_valid
-    from sshgate.client.sshconfig import SSHConfigError
+    from sshgate.client.sshconfig import SSHConfigError, includes_snippet
 
 _LAZY = {
     "STEP_UP": "api",
@@ -24,6 +24,7 @@ _LAZY = {
     "State": "home",
     "ensure_main": "ensure",
     "home_dir": "home",
+    "includes_snippet": "sshconfig",
     "log_in": "login",
     "still_valid": "login",
 }
@@ -42,6 +43,7 @@ __all__ = [
     "State",
     "ensure_main",
     "home_dir",
+    "includes_snippet",
     "log_in",
     "still_valid",
 ]

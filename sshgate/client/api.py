@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -59,7 +61,7 @@ class Api:
         try:
             response = self._http.request(method, path, json=body)
         except httpx.HTTPError as exc:
-            raise ApiError(f"cannot reach the API at {self.url}: {type(exc).__name__}") from None
+            raise ApiError(f"cannot reach the API at {self.url}: {unreachable(exc)}") from None
         if response.status_code == 204:
             return None
         try:
@@ -69,6 +71,34 @@ class Api:
         if response.is_success:
             return data
         raise _error(response.status_code, data)
+
+
+def unreachable(exc: BaseException) -> str:
+    """Why a request did not get an answer, in words (never an exception's class name)."""
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 8:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS problem: the server's certificate is not trusted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return (
+                "TLS problem: the TLS handshake failed (does the server speak https on that"
+                " port, or plain http?)"
+            )
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused (is the API running, and on that port?)"
+        if isinstance(cause, socket.gaierror):
+            return "unknown host name"
+    if isinstance(exc, httpx.TimeoutException):
+        return "no answer in time"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "the server closed the connection without an HTTP answer (does it speak https?)"
+    if isinstance(exc, httpx.TransportError):
+        return "the connection failed"
+    return "the request failed"
 
 
 def _error(status: int, data: Any) -> ApiError:

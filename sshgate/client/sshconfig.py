@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import os
 import re
 import shlex
 from dataclasses import dataclass
@@ -118,3 +119,31 @@ Match host {pin.host} exec "{ensure}"
   UserKnownHostsFile {_quote(home / "known_hosts")}
   StrictHostKeyChecking yes
 """
+
+
+def includes_snippet(user_config: str, snippet: Path, user_home: Path) -> bool:
+    """Whether the text of `~/.ssh/config` already has an `Include` line naming `snippet`
+    (OpenSSH's rules: keyword case-insensitive, `Include PATH` or `Include=PATH`, several
+    paths a line, `~` for the home folder, relative paths relative to ~/.ssh). Pure."""
+    wanted = _normal(snippet, user_home)
+    for raw in user_config.splitlines():
+        line = raw.strip()
+        keyword, _, rest = line.replace("=", " ", 1).partition(" ")
+        if keyword.lower() != "include":
+            continue
+        try:
+            paths = shlex.split(rest, comments=True)
+        except ValueError:
+            continue
+        if any(_normal(Path(path), user_home) == wanted for path in paths):
+            return True
+    return False
+
+
+def _normal(path: Path, user_home: Path) -> Path:
+    text = str(path)
+    if text == "~" or text.startswith("~/"):
+        path = user_home / text[2:]
+    elif not path.is_absolute():
+        path = user_home / ".ssh" / path
+    return Path(os.path.normpath(path))

@@ -41,9 +41,13 @@ def parse_upstream(spec: str, host_keys: tuple[str, ...] = ()) -> Endpoint:
 def parse_git_upstream(spec: str, host_keys: tuple[str, ...] = ()) -> tuple[Endpoint, str]:
     """`USER@HOST:PORT:/path/repo.git`."""
     head, sep, path = spec.partition(":/")
+    wrong = SpecError(f"expected USER@HOST:PORT:/path/repo.git, got {spec!r}")
     if not sep:
-        raise SpecError(f"expected USER@HOST:PORT:/path/repo.git, got {spec!r}")
-    return parse_upstream(head, host_keys), "/" + path
+        raise wrong
+    try:
+        return parse_upstream(head, host_keys), "/" + path
+    except SpecError:
+        raise wrong from None
 
 
 def parse_host_key_lines(text: str) -> tuple[str, ...]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._level import level_option, level_words, needed_words
+from sshgate.cli._level import closing_words, level_option, level_words
 from sshgate.cli._output import Refusal, emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.cli.admin._common import audit_admin, org_named, user_named
@@ -120,7 +120,6 @@ def mfa_required(name: str, state: str, level: str, config_path: str | None, as_
         return switched.sessions_to_close
 
     closing = run(config_path, action)
-    without = needed_words(chosen.value)
     emit(
         as_json,
         {
@@ -130,5 +129,5 @@ def mfa_required(name: str, state: str, level: str, config_path: str | None, as_
             "sessions_to_close": closing,
         },
         f'"MFA required" is {state} for {name}{level_words(state, chosen.value)}'
-        + (f"; {closing} open session(s) without {without} will be closed" if on else ""),
+        + (f"; {closing_words(closing, chosen.value)}" if on else ""),
     )
