@@ -1,4 +1,4 @@
-"""Live policy has no windows (PRODUCT.md, Hardening).
+"""Live policy has no windows (docs/security.md).
 
 A re-check is never answered from what the connection read earlier: under a ControlMaster
 whose small sessions keep reading the user, a session opened just before `admin user
