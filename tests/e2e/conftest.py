@@ -119,7 +119,8 @@ def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Dep
         "SSHGATE_GATEWAY_LISTEN": f"127.0.0.1:{gateway_port}",
         "SSHGATE_API_LISTEN": f"127.0.0.1:{api_port}",
         "SSHGATE_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
-        **(extra_env or {}),
+        # "{api_port}" in a value names the API's port, e.g. a public_url on localhost.
+        **{k: v.replace("{api_port}", str(api_port)) for k, v in (extra_env or {}).items()},
     }
     server = Server(config, overrides)
     deployment = Deployment(root, config, env, server, gateway_port, api_port, repo, metrics_port)
