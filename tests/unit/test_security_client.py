@@ -4,6 +4,7 @@ gateway, and what it leaves on disk when something fails halfway."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import http.server
 import json
 import os
@@ -182,7 +183,7 @@ class _FakeApi(http.server.BaseHTTPRequestHandler):
 def _fake_api(gateway: dict[str, Any]) -> Iterator[str]:
     handler = type("Handler", (_FakeApi,), {"authority": {"gateway": gateway}})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -205,42 +206,55 @@ def _login(home: Path, api: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize(
-    "gateway",
-    [
-        {"host": INJECTED, "port": 2222, "host_keys": [HOST_KEY]},
-        {"host": "gw.example.com ProxyCommand=id", "port": 2222, "host_keys": [HOST_KEY]},
-        {"host": "*", "port": 2222, "host_keys": [HOST_KEY]},
-        {"host": "gw.example.com%d", "port": 2222, "host_keys": [HOST_KEY]},
-        {"host": "gw.example.com", "port": "2222\n  ProxyCommand id", "host_keys": [HOST_KEY]},
-        {"host": "gw.example.com", "port": 0, "host_keys": [HOST_KEY]},
+MALICIOUS = [
+    pytest.param({"host": INJECTED, "port": 2222}, id="newline-proxycommand"),
+    pytest.param({"host": "gw.example.com ProxyCommand=id", "port": 2222}, id="space"),
+    pytest.param({"host": "*", "port": 2222}, id="pattern"),
+    pytest.param({"host": "gw.example.com%d", "port": 2222}, id="percent-token"),
+    pytest.param({"host": "gw.example.com", "port": "2222\n  ProxyCommand id"}, id="port"),
+    pytest.param({"host": "gw.example.com", "port": 0}, id="port-0"),
+    pytest.param(
         {"host": "gw.example.com", "port": 2222, "host_keys": [HOST_KEY + "\n* ssh-ed25519 AAAA"]},
+        id="host-key-newline",
+    ),
+    pytest.param(
         {"host": "gw.example.com", "port": 2222, "host_keys": ["@cert-authority * " + HOST_KEY]},
-    ],
-    ids=[
-        "newline-proxycommand",
-        "space",
-        "pattern",
-        "percent-token",
-        "port",
-        "port-0",
-        "host-key-newline",
-        "host-key-marker",
-    ],
-)
-def test_a_malicious_authority_answer_leaves_ssh_config_untouched_and_prints_the_refusal(
+        id="host-key-marker",
+    ),
+]
+
+
+@pytest.mark.parametrize("gateway", MALICIOUS)
+def test_nothing_of_a_malicious_authority_answer_is_written(
     tmp_path: Path, gateway: dict[str, Any]
 ) -> None:
     home = ensure_home(tmp_path / "home")
     write_private(home / "ssh_config", PREVIOUS_CONFIG)
-    with _fake_api(gateway) as api:
+    request = LoginRequest("", "alice", "secret", None, None, True)
+    with (
+        _fake_api({"host_keys": [HOST_KEY], **gateway}) as api,
+        pytest.raises(SSHConfigError) as caught,
+    ):
+        log_in(home, dataclasses.replace(request, api=api), None)
+    assert str(caught.value).startswith("refusing ")
+    assert "\n" not in str(caught.value)
+    assert (home / "ssh_config").read_bytes() == PREVIOUS_CONFIG
+    assert not (home / "known_hosts").exists()
+    assert not (home / f"{KEY_FILE}-cert.pub").exists()  # refused before anything was written
+
+
+def test_a_malicious_authority_answer_leaves_ssh_config_untouched_and_prints_the_refusal(
+    tmp_path: Path,
+) -> None:
+    home = ensure_home(tmp_path / "home")
+    write_private(home / "ssh_config", PREVIOUS_CONFIG)
+    with _fake_api({"host": INJECTED, "port": 2222, "host_keys": [HOST_KEY]}) as api:
         result = _login(home, api)
     assert result.returncode == 1, result.stderr
     assert (home / "ssh_config").read_bytes() == PREVIOUS_CONFIG
     assert not (home / "known_hosts").exists()
-    assert not (home / f"{KEY_FILE}-cert.pub").exists()  # refused before anything was written
     assert result.stdout == ""
-    assert result.stderr.startswith("sshgate: refusing ")
+    assert result.stderr.startswith("sshgate: refusing the gateway address the API sent: ")
     assert result.stderr.count("\n") == 1, result.stderr
 
 
