@@ -38,7 +38,7 @@ from sshgate.accounts.passwords import (
 )
 from sshgate.accounts.principal import Principal, effective_amr
 from sshgate.accounts.relying_party import RelyingParty, relying_party
-from sshgate.accounts.scope import Need, refusal
+from sshgate.accounts.scope import SCOPES, Need, refusal
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.accounts.security_keys import AddedKey, Ceremony, SecurityKeys
 from sshgate.accounts.service import (
@@ -53,6 +53,7 @@ from sshgate.accounts.totp import terminal_qr
 
 __all__ = [
     "MFA",
+    "SCOPES",
     "Accounts",
     "AccountsError",
     "AddedKey",

@@ -345,3 +345,43 @@ async def test_a_missing_prerequisite_disables_the_toggle_and_says_which(
     assert refused.status_code == 403
     found = await orgs.site.store.get_org(org)
     assert found is not None and not found.mfa_required
+
+
+# API tokens
+
+
+async def test_a_token_is_created_with_its_scope_and_expiry_and_shown_once(
+    orgs: Orgs, olga: Browser
+) -> None:
+    await olga.get("/tokens")
+    made = await olga.post("/tokens", {"name": "deploy", "scope": "account", "expires": "2592000"})
+    assert made.status_code == 201
+    secret = re.search(r'id="new-token">([^<]+)<', made.text)
+    assert secret is not None and secret.group(1).startswith("sgt_")
+    [token] = [
+        t for t in await orgs.site.store.list_api_tokens(orgs.ids["olga"]) if t.name == "deploy"
+    ]
+    assert token.scope == "account" and token.expires_at is not None
+    assert abs(token.expires_at - token.created_at - 2592000) < 5
+    listing = await olga.get("/tokens")
+    assert secret.group(1) not in listing.text and "deploy" in listing.text
+    revoked = await olga.post(f"/tokens/{token.id}/revoke")
+    assert revoked.status_code == 303
+    assert all(t.name != "deploy" for t in await orgs.site.store.list_api_tokens(orgs.ids["olga"]))
+
+
+async def test_an_account_token_needs_a_sign_in_with_mfa_when_the_account_has_it(
+    orgs: Orgs,
+) -> None:
+    """bob signs in without MFA, then his account gets MFA: this sign-in may still make
+    certificate tokens (an unknown expiry means none), not account ones."""
+    bob = await browser_of(orgs, "bob")
+    await orgs.site.store.set_mfa_secret(orgs.ids["bob"], b"not-used-here")
+    await orgs.site.store.enable_mfa(orgs.ids["bob"], orgs.site.clock())
+    await bob.get("/tokens")
+    refused = await bob.post("/tokens", {"name": "admin", "scope": "account", "expires": ""})
+    assert refused.status_code == 400 and 'role="alert"' in refused.text
+    made = await bob.post("/tokens", {"name": "ci", "scope": "certificate", "expires": "bogus"})
+    assert made.status_code == 201
+    [token] = await orgs.site.store.list_api_tokens(orgs.ids["bob"])
+    assert (token.name, token.scope, token.expires_at) == ("ci", "certificate", None)
