@@ -27,6 +27,8 @@ ROLES = ("all", "gateway", "api")
 GATEWAY_ROLES = ("all", "gateway")
 # A typo in gateway.workers must not start thousands of processes.
 MAX_GATEWAY_WORKERS = 256
+# Below this, a certificate request with an RSA key would not fit in a body.
+MIN_BODY_BYTES = 4096
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,10 @@ class APIConfig:
     session_ttl: int = 86400
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    # Request bodies larger than this get 413 before anything reads them.
+    max_body_bytes: int = 65536
+    # Concurrent HTTP connections, at most (more are closed as soon as they are accepted).
+    max_connections: int = 1000
     # Reverse proxies whose X-Forwarded-For / Forwarded name the client (CIDR list).
     trusted_proxies: tuple[str, ...] = ()
 
@@ -264,6 +270,10 @@ def _validate(config: Config) -> None:
         _validate_cidr("gateway.proxy_protocol_trusted", cidr)
     for cidr in config.api.trusted_proxies:
         _validate_cidr("api.trusted_proxies", cidr)
+    if config.api.max_body_bytes < MIN_BODY_BYTES:
+        raise ConfigError(f"api.max_body_bytes: at least {MIN_BODY_BYTES}")
+    if config.api.max_connections < 1:
+        raise ConfigError("api.max_connections: at least 1")
 
 
 def _validate_public_address(config: Config) -> None:

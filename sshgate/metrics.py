@@ -86,6 +86,13 @@ _CERTIFICATES_ISSUED = Counter(
     "User certificates signed by the CA.",
     registry=REGISTRY,
 )
+_API_REFUSED = Counter(
+    "sshgate_api_connections_refused",
+    "HTTP connections the API closed as soon as they were accepted, by reason:"
+    " max_connections (api.max_connections) or descriptor_reserve (too few free descriptors).",
+    ["reason"],
+    registry=REGISTRY,
+)
 
 # Bound once: the relay counts every chunk, and `.labels()` per chunk would cost a lookup.
 _TO_ENVIRONMENT = _RELAYED_BYTES.labels(direction="to_environment")
@@ -148,6 +155,10 @@ def upstream_connected(seconds: float, ok: bool) -> None:
 
 def upstream_reused() -> None:
     _UPSTREAM_REUSED.inc()
+
+
+def api_connection_refused(reason: str) -> None:
+    _API_REFUSED.labels(reason=reason).inc()
 
 
 def certificate_issued() -> None:

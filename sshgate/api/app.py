@@ -4,7 +4,9 @@ Authentication is `Authorization: Bearer TOKEN`, where TOKEN is a login session 
 from POST /api/auth/login) or an API token (`sgt_...`). The endpoints, their bodies, the
 errors (one table in errors.py) and the RFC 9470 step-up answer are in docs/reference/api.md,
 which tests/api/test_api_auth.py checks against the OpenAPI description.
-Every response carries `Cache-Control: no-store`: many of them hold secrets shown once.
+Every response carries `Cache-Control: no-store`: many of them hold secrets shown once. A
+request body over `api.max_body_bytes` gets 413 `request_too_large` before it is read, one
+that does not arrive within 30 s 408 `request_timeout`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from sshgate.api import (
     ssh,
     tokens,
 )
+from sshgate.api.body_limit import BodyLimit
 from sshgate.api.context import ApiContext, client_address, get_context
 from sshgate.api.errors import install_error_handlers
 from sshgate.authority import CertificateAuthority
@@ -80,4 +83,6 @@ def create_app(
         response.headers["Cache-Control"] = "no-store"
         return response
 
+    # Outermost: no body larger than api.max_body_bytes reaches a parser (body_limit.py).
+    app.add_middleware(BodyLimit, max_bytes=config.api.max_body_bytes)
     return app

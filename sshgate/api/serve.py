@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import uvicorn
 
 from sshgate.accounts import Accounts, SecretBox, SecretsKeyError
+from sshgate.api._connections import KEEP_ALIVE_TIMEOUT, limited_protocol
 from sshgate.api.app import create_app
 from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca import KeyDir, Permissions
@@ -27,6 +28,9 @@ from sshgate.store import Store
 __all__ = ["ApiHandle", "ApiStartupError", "build_authority", "start_api"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
+# The listen queue, which asyncio also uses as the number of connections it accepts in one
+# go: kept below the descriptor reserve, so that a burst cannot use it up before the checks.
+ACCEPT_BATCH = 64
 
 
 class ApiStartupError(Exception):
@@ -92,8 +96,13 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
         log_config=None,  # sshgate configures logging; uvicorn must not replace it
         access_log=False,
         lifespan="off",
-        proxy_headers=False,  # the TCP peer is the client address (throttle, source-address)
+        proxy_headers=False,  # api.trusted_proxies decides whose headers count (forwarded.py)
         server_header=False,
+        # a header deadline, api.max_connections and the descriptor reserve (_connections.py)
+        http=limited_protocol(config.api.max_connections),
+        timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
+        # asyncio accepts up to this many connections in one go before any is checked
+        backlog=ACCEPT_BATCH,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=str(tls[0]) if tls[0] else None,
         ssl_keyfile=str(tls[1]) if tls[1] else None,
@@ -117,6 +126,6 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=1024)
+        return socket.create_server((host, port), family=family, backlog=ACCEPT_BATCH)
     except OSError as exc:
         raise ApiStartupError(f"api.listen {host}:{port}: {exc.strerror or exc}") from None

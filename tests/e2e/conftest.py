@@ -105,7 +105,9 @@ class Deployment:
         asyncio.run(run())
 
 
-def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Deployment:
+def start_deployment(
+    root: Path, extra_env: dict[str, str] | None = None, nofile: int | None = None
+) -> Deployment:
     data = root / "data"
     sshgate("init", "--data-dir", str(data))
     config = data / "config.toml"
@@ -122,7 +124,7 @@ def start_deployment(root: Path, extra_env: dict[str, str] | None = None) -> Dep
         # "{api_port}" in a value names the API's port, e.g. a public_url on localhost.
         **{k: v.replace("{api_port}", str(api_port)) for k, v in (extra_env or {}).items()},
     }
-    server = Server(config, overrides)
+    server = Server(config, overrides, nofile=nofile)
     deployment = Deployment(root, config, env, server, gateway_port, api_port, repo, metrics_port)
     try:
         _bootstrap(deployment)

@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import queue
+import resource
 import shutil
 import socket
 import subprocess
@@ -59,8 +60,15 @@ def sshgate_json(*args: str, config: Path, stdin: str | None = None) -> dict[str
 class Server:
     """`sshgate serve` in a subprocess; ready once it logs its `ready` line."""
 
-    def __init__(self, config: Path, overrides: dict[str, str], role: str = "all") -> None:
+    def __init__(
+        self,
+        config: Path,
+        overrides: dict[str, str],
+        role: str = "all",
+        nofile: int | None = None,
+    ) -> None:
         self.config = config
+        self.nofile = nofile  # RLIMIT_NOFILE of the serve process, when given
         self.env = {**os.environ, "SSHGATE_CONFIG": str(config), **overrides}
         self.role = role
         self.lines: list[str] = []
@@ -75,6 +83,7 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=None if self.nofile is None else self._limit_descriptors,
         )
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + timeout
@@ -88,6 +97,10 @@ class Server:
             if " event=ready" in line or '"event":"ready"' in line:
                 return
         raise AssertionError(f"sshgate serve not ready:\n{''.join(self.lines)}")
+
+    def _limit_descriptors(self) -> None:
+        assert self.nofile is not None
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     def _pump(self) -> None:
         assert self.process is not None and self.process.stderr is not None

@@ -115,6 +115,8 @@ def test_relative_paths_are_relative_to_the_file(tmp_path: Path) -> None:
         ),
         ("[api]\ntrusted_proxies = ['10.0.1.5/24']\n", {}, "api.trusted_proxies"),
         ("", {"SSHGATE_API_TRUSTED_PROXIES": "10.0.0.0/8,proxy.example"}, "api.trusted_proxies"),
+        ("[api]\nmax_body_bytes = 100\n", {}, "api.max_body_bytes"),
+        ("[api]\nmax_connections = 0\n", {}, "api.max_connections"),
     ],
     ids=repr,
 )
