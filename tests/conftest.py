@@ -43,13 +43,25 @@ TIERS = ("e2e", "integration")  # folders under tests/ whose tests carry the mar
 _running_e2e: bool | None = None  # None while collecting (a module may look for sshd to skip)
 
 
+POSTGRES_FIXTURES = {"postgres_cluster", "postgres_url", "postgres_store", "postgres_stores"}
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/e2e/ `e2e` and under tests/integration/ `integration`."""
+    """Mark every test under tests/e2e/ `e2e` and under tests/integration/ `integration`,
+    and every test that asks for a PostgreSQL fixture `integration` wherever it is (an API
+    test's PostgreSQL variant carries the mark in its fixture's params). tests/unit/ holds
+    none: one there stops the collection."""
     tests = Path(__file__).resolve().parent
     for item in items:
         path = Path(str(item.path)).resolve()
-        if path.is_relative_to(tests) and path.relative_to(tests).parts[0] in TIERS:
-            item.add_marker(path.relative_to(tests).parts[0])
+        folder = path.relative_to(tests).parts[0] if path.is_relative_to(tests) else ""
+        if folder in TIERS:
+            item.add_marker(folder)
+        if POSTGRES_FIXTURES & set(getattr(item, "fixturenames", ())):
+            if folder == "unit":
+                moved = f"{item.nodeid} starts PostgreSQL: move it to tests/integration/"
+                raise pytest.UsageError(moved)
+            item.add_marker("integration")
 
 
 def pytest_configure(config: pytest.Config) -> None:

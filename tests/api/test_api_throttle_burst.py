@@ -35,7 +35,7 @@ def production_password_hashing(
     monkeypatch.setattr(passwords, "_HASHER", PasswordHasher())
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.integration)])
 def cluster(request: pytest.FixtureRequest) -> PostgresCluster | None:
     """None for SQLite; the session's PostgreSQL server (or a skip) for PostgreSQL."""
     if request.param == "sqlite":

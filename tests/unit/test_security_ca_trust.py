@@ -1,10 +1,10 @@
 """Trust in CA keys: a stranger's certificate costs no signature work and no store read,
 RSA CA keys are held to sane sizes and exponent, no certificate is valid for too long, and
-the store's distrust, per-CA serial and key ID revocations (SQLite and PostgreSQL)."""
+the store's distrust, per-CA serial and key ID revocations (SQLite here; PostgreSQL in
+tests/integration/test_security_ca_trust_postgres.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -17,9 +17,8 @@ from sshgate.ca.keys import fingerprint
 from sshgate.policy.model import User
 from sshgate.ssh_gateway.certcheck import CheckInput, check_certificate
 from sshgate.ssh_gateway.certgather import judge_certificate
-from sshgate.ssh_gateway.policy_changes import PolicyChanges
 from sshgate.ssh_gateway.trust import TrustedSigners
-from sshgate.store import PostgresStore, SQLiteStore, Store
+from sshgate.store import SQLiteStore, Store
 from sshgate.store.base import CAKeyRecord, CertificateRecord
 from tests.vectors import builder
 
@@ -171,32 +170,3 @@ async def test_per_ca_serials_key_ids_and_distrust_are_stored_on_sqlite(
     store: SQLiteStore,
 ) -> None:
     await _ledger_revocations(store)
-
-
-async def test_per_ca_serials_key_ids_and_distrust_are_stored_on_postgresql(
-    postgres_store: PostgresStore,
-) -> None:
-    await _ledger_revocations(postgres_store)
-
-
-async def test_a_distrust_through_another_process_reaches_a_gateways_trust_within_a_second(
-    postgres_stores: tuple[PostgresStore, PostgresStore],
-) -> None:
-    gateway_store, cli_store = postgres_stores
-    line = (VECTORS / "own_ca.pub").read_text().strip()
-    await cli_store.record_ca_key(fingerprint(line), line, time.time())
-    trusted = TrustedSigners(gateway_store, [], 86400)
-    changes = PolicyChanges(gateway_store)
-    changes.start()
-    try:
-        assert fingerprint(line) in (await trusted.current()).trusted
-        await asyncio.sleep(0.2)  # listening
-        started = time.monotonic()
-        await cli_store.distrust_ca_key(fingerprint(line), time.time())
-        # What the gateway's supervision does when the store pushes a change.
-        assert await changes.wait(1.0)
-        trusted.invalidate()
-        assert fingerprint(line) not in (await trusted.current()).trusted
-        assert time.monotonic() - started < 1.0
-    finally:
-        await changes.stop()
