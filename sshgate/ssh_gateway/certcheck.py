@@ -202,6 +202,12 @@ STORE_CHECKS: tuple[tuple[str, Check], ...] = (
     ("revoked", _not_revoked),
 )
 CHECKS = CERTIFICATE_CHECKS + STORE_CHECKS
+# What can change about an accepted certificate while its sessions are open: its signer can
+# be distrusted and the certificate revoked (it expiring closes nothing, as in OpenSSH).
+STANDING_CHECKS: tuple[tuple[str, Check], ...] = (
+    ("untrusted-signer", _trusted_signer),
+    ("revoked", _not_revoked),
+)
 
 
 def check_certificate(i: CheckInput, checks: tuple[tuple[str, Check], ...] = CHECKS) -> Verdict:
@@ -226,6 +232,7 @@ __all__ = [
     "CHECKS",
     "CLAIMS_EXTENSION",
     "NOT_REVOKED",
+    "STANDING_CHECKS",
     "STORE_CHECKS",
     "CheckInput",
     "Verdict",

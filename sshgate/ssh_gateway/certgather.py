@@ -17,13 +17,14 @@ from sshgate.logs import key_values
 from sshgate.ssh_gateway.certcheck import (
     CERTIFICATE_CHECKS,
     NOT_REVOKED,
+    STANDING_CHECKS,
     CheckInput,
     Verdict,
     check_certificate,
     ledger_entry,
 )
 from sshgate.ssh_gateway.trust import TrustedSigners
-from sshgate.store import Store, StoreError
+from sshgate.store import CertificateRecord, Revocation, Store, StoreError
 
 # How much of a refused certificate's key ID the audit keeps.
 MAX_KEY_ID = 256
@@ -58,15 +59,41 @@ async def judge_certificate(
     try:
         record = ledger_entry(cert, await store.get_certificate(cert.serial))
         user = await store.get_user(record.user_id if record else cert.key_id)
-        revocation = NOT_REVOKED
-        if record is None:
-            revocation = await store.get_revocation(
-                cert.signer_fingerprint, cert.serial, cert.key_id
-            )
+        revocation = await _revocation(cert, store, record)
     except StoreError:
         return Verdict(False, "store-unavailable"), None
     facts = replace(facts, user=user, record=record, revocation=revocation)
     return check_certificate(facts), facts
+
+
+async def certificate_stands(
+    cert: PresentedCertificate, store: Store, trusted: TrustedSigners, max_certificate_ttl: int
+) -> bool:
+    """Whether an accepted certificate still stands for the live re-check: its signer is
+    still trusted and it was not revoked since (`STANDING_CHECKS`). Raises StoreError."""
+    signers = await trusted.current()
+    record = ledger_entry(cert, await store.get_certificate(cert.serial))
+    facts = CheckInput(
+        cert=cert,
+        now=int(time.time()),
+        trusted_signers=signers.trusted,
+        client_address="",
+        user=None,
+        record=record,
+        own_signers=signers.own,
+        max_certificate_ttl=max_certificate_ttl,
+        revocation=await _revocation(cert, store, record),
+    )
+    return check_certificate(facts, STANDING_CHECKS).ok
+
+
+async def _revocation(
+    cert: PresentedCertificate, store: Store, record: CertificateRecord | None
+) -> Revocation:
+    """Revocations outside the ledger apply to certificates outside it."""
+    if record is not None:
+        return NOT_REVOKED
+    return await store.get_revocation(cert.signer_fingerprint, cert.serial, cert.key_id)
 
 
 def unverified_detail(cert: PresentedCertificate | None) -> str | None:
@@ -79,4 +106,4 @@ def unverified_detail(cert: PresentedCertificate | None) -> str | None:
     )
 
 
-__all__ = ["judge_certificate", "unverified_detail"]
+__all__ = ["certificate_stands", "judge_certificate", "unverified_detail"]

@@ -32,7 +32,11 @@ from sshgate.ssh_gateway.certcheck import (
     Verdict,
     permissions,
 )
-from sshgate.ssh_gateway.certgather import judge_certificate, unverified_detail
+from sshgate.ssh_gateway.certgather import (
+    certificate_stands,
+    judge_certificate,
+    unverified_detail,
+)
 from sshgate.ssh_gateway.context import Activity, ChannelContext
 from sshgate.ssh_gateway.deadline import within
 from sshgate.ssh_gateway.forwarding import open_tunnel
@@ -223,6 +227,9 @@ class GatewayConnection(asyncssh.SSHServer):
                 gateway.audit,
                 gateway.channels,
                 lambda: GatewaySettings(gateway.config.gateway.allow_port_forwarding),
+                lambda: certificate_stands(
+                    cert, gateway.store, gateway.trusted, gateway.config.ca.max_certificate_ttl
+                ),
             )
             self.context = ChannelContext(
                 pipeline,

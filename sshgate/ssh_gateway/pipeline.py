@@ -17,8 +17,8 @@ store that is unavailable, and the request is refused.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 
 from sshgate.logs import log
 from sshgate.policy import Decision, GatewaySettings, Identity, RequestKind, Target, decide
@@ -79,6 +79,7 @@ class Pipeline:
         audit: AuditTrail,
         channels: LiveChannels,
         settings: Callable[[], GatewaySettings],
+        standing: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.who = who
         self.identity = identity
@@ -86,12 +87,17 @@ class Pipeline:
         self._audit = audit
         self._channels = channels
         self._settings = settings
+        # Whether the certificate still stands (signer trusted, not revoked outside the
+        # ledger too): see `certgather.certificate_stands`.
+        self._standing = standing
 
     async def decide(self, kind: RequestKind) -> tuple[Decision, Target]:
         """Decide on the store as it is now: the user, the ledger entry, the org, the grants.
         Raises StoreError when the store cannot answer within its deadline."""
         store = self._store
         self.identity = await within(refresh_identity(store, self.identity))
+        if self._standing is not None and not await within(self._standing()):
+            self.identity = replace(self.identity, revoked=True)
         user_id = self.identity.user.id
         target = await within(resolve_target(store, self.who.requested, user_id))
         return decide(self.identity, kind, target, self._settings()), target

@@ -20,13 +20,14 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sshgate.ca.keys import KeyDir, fingerprint, load_private_key, public_key_line
 from tests.e2e.conftest import Deployment, start_deployment
-from tests.support.deployment import wait_until
+from tests.support.deployment import Client, open_session, wait_until
 from tests.support.rawclient import try_auth
 from tests.vectors import builder
 
 pytestmark = pytest.mark.e2e
 
 DAY = 86400
+CLOSE_DEADLINE = 10.0  # open sessions that no longer comply close within 10 s (PRODUCT.md)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +39,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
         # For the server and the admin commands alike, as a line in config.toml would be.
         env.setenv("SSHGATE_CA_TRUSTED_PUBLIC_KEYS", str(partner))
         d = start_deployment(root)
+        d.enable_mfa("alice")  # acme requires MFA: alice's sessions need it
         try:
             yield d
         finally:
@@ -142,6 +144,39 @@ def test_a_trusted_ca_serial_and_a_users_trusted_ca_certificates_are_revoked(
     assert last_refusal(site) == "revoked"
 
 
+def _client_with_partner_certificate(site: Deployment, serial: int) -> Client:
+    """An OpenSSH client of alice whose certificate the partner CA signed."""
+    client = site.client("alice-partner")
+    subject = serialization.load_ssh_public_key(Path(f"{client.key}.pub").read_bytes())
+    assert isinstance(subject, ed25519.Ed25519PublicKey)
+    alice = site.users["alice"]
+    now = int(time.time())
+    spec = builder.good_spec(
+        serial=serial,
+        subject=subject,
+        key_id=alice,
+        valid_after=now - 60,
+        valid_before=now + 3600,
+        extensions=builder.standard_extensions(builder.claims_json(sub=alice), True),
+    )
+    blob = builder.build(spec, PARTNER_CA)
+    client.cert.write_text(builder.to_line(blob) + "\n")
+    return client
+
+
+def test_open_sessions_of_a_revoked_trusted_ca_certificate_are_closed(site: Deployment) -> None:
+    client = _client_with_partner_certificate(site, serial=6161)
+    session = open_session(client, site.service, "sleep 60")
+    try:
+        started = time.monotonic()
+        site.admin("cert", "revoke", "6161")
+        session.wait(timeout=CLOSE_DEADLINE + 5)
+        assert time.monotonic() - started < CLOSE_DEADLINE
+        assert session.returncode == 1
+    finally:
+        session.kill()
+
+
 def test_a_distrusted_ca_key_is_refused_within_a_second_and_a_rotated_one_takes_over(
     site: Deployment,
 ) -> None:
@@ -150,13 +185,19 @@ def test_a_distrusted_ca_key_is_refused_within_a_second_and_a_rotated_one_takes_
     assert accepted(site, issued)
     site.admin("ca", "rotate")
     assert accepted(site, issued)  # a rotated-out key stays trusted until it is distrusted
-    started = time.monotonic()
-    out = site.admin("ca", "distrust", old_fp)
-    assert out == {"fingerprint": old_fp, "distrusted": True, "active": False}
-    assert wait_until(lambda: not accepted(site, issued), timeout=5, interval=0.05)
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.5, f"the gateway took {elapsed:.2f}s to stop trusting the key"
-    assert last_refusal(site) == "untrusted-signer"
+    session = open_session(site.client("alice"), site.service, "sleep 60")
+    try:
+        started = time.monotonic()
+        out = site.admin("ca", "distrust", old_fp)
+        assert out == {"fingerprint": old_fp, "distrusted": True, "active": False}
+        assert wait_until(lambda: not accepted(site, issued), timeout=5, interval=0.05)
+        elapsed = time.monotonic() - started
+        assert elapsed < 1.5, f"the gateway took {elapsed:.2f}s to stop trusting the key"
+        assert last_refusal(site) == "untrusted-signer"
+        session.wait(timeout=CLOSE_DEADLINE + 5)  # and its open sessions are closed
+        assert time.monotonic() - started < CLOSE_DEADLINE and session.returncode == 1
+    finally:
+        session.kill()
     assert accepted(site, issued_certificate(site))  # signed by the new key
 
     partner_fp = fingerprint(PARTNER_CA.public_key())
