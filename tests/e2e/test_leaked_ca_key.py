@@ -187,11 +187,12 @@ def test_a_distrusted_ca_key_is_refused_within_a_second_and_a_rotated_one_takes_
     assert accepted(site, issued)  # a rotated-out key stays trusted until it is distrusted
     session = open_session(site.client("alice"), site.service, "sleep 60")
     try:
-        started = time.monotonic()
         out = site.admin("ca", "distrust", old_fp)
+        started = time.monotonic()  # the distrust is committed when the command returns
         assert out == {"fingerprint": old_fp, "distrusted": True, "active": False}
         assert wait_until(lambda: not accepted(site, issued), timeout=5, interval=0.05)
         elapsed = time.monotonic() - started
+        # 1 s, and a margin for the attempt that saw it (a whole SSH handshake) under load
         assert elapsed < 1.5, f"the gateway took {elapsed:.2f}s to stop trusting the key"
         assert last_refusal(site) == "untrusted-signer"
         session.wait(timeout=CLOSE_DEADLINE + 5)  # and its open sessions are closed
