@@ -27,7 +27,7 @@ from tests.vectors import builder
 pytestmark = pytest.mark.e2e
 
 DAY = 86400
-CLOSE_DEADLINE = 10.0  # open sessions that no longer comply close within 10 s (PRODUCT.md)
+CLOSE_DEADLINE = 10.0  # open sessions that no longer comply close within 10 s (README)
 
 
 @pytest.fixture(scope="module")
