@@ -10,21 +10,49 @@ MFA requirement the caller's login does not meet answers every page here with th
 from __future__ import annotations
 
 from fastapi import Response
+from markupsafe import Markup, escape
 
-from sshgate.console._web import ConsolePage, Form, redirect
+from sshgate.console._web import ConsolePage, Form, iso, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.services import Reminded, git_clone_command, member_org, ssh_command
 from sshgate.store import MemberSecurity
 
-__all__ = ["factor_label", "router"]
+__all__ = ["factor_label", "member_rows", "router"]
 
 router = console_router()
 MAX_SELECTED = 1000
 
 
+FACTOR_NAMES = {"totp": "Authenticator app", "webauthn": "Security key or passkey"}
+
+
 def factor_label(member: MemberSecurity) -> str:
-    """The Factor column of User security settings."""
-    return "Authenticator app" if member.mfa else "None"
+    """The Factor column of User security settings: the member's second factors."""
+    if not member.mfa or not member.factors:
+        return "None"
+    return ", ".join(FACTOR_NAMES.get(f, f) for f in member.factors)
+
+
+def member_rows(members: list[MemberSecurity]) -> Markup:
+    """The rows of User security settings. The one loop of the Console that runs a thousand
+    times a page, so it is one f-string rather than a template loop (about ten times
+    faster); every value is escaped here. The cells are the header's, in order."""
+    rows = []
+    for m in members:
+        name, mfa = escape(m.username), "on" if m.mfa else "off"
+        rows.append(
+            f'<tr data-username="{name}"><td class="select"><label><input type="checkbox"'
+            f' name="user" value="{name}" data-mfa="{mfa}"> {name}</label></td>'
+            f"<td>{escape(m.email)}</td><td>{escape(m.role.value)}</td>"
+            f'<td><span class="badge {mfa}">{mfa.capitalize()}</span></td>'
+            f"<td>{escape(factor_label(m))}</td><td>{iso(m.mfa_since) or '—'}</td>"
+            f"<td>{iso(m.last_reminded) or '—'}</td>"
+            f'<td><details class="menu more"><summary aria-label="More for {name}">More'
+            f'</summary><div class="menu-list"><button type="submit" name="only"'
+            f' value="{name}" class="link" aria-label="Remind {name}">Remind</button>'
+            f"</div></details></td></tr>\n"
+        )
+    return Markup("".join(rows))
 
 
 @router.get("/orgs/{org}")
@@ -66,9 +94,9 @@ async def security_page(
         status,
         org=settings.org,
         members=settings.members,
+        rows=None if settings.members is None else member_rows(settings.members),
         cannot_switch=settings.cannot_switch,
         refused=settings.refused,
-        factor=factor_label,
         **values,
     )
 
