@@ -79,7 +79,7 @@ class RefusalBudget:
         max_sources: int = MAX_SOURCES,
     ) -> None:
         self._audited_per_window = audited_per_window
-        self._window = window
+        self.window = window
         self._rate = keys_per_second
         self._burst = burst
         self._max_sources = max_sources
@@ -113,7 +113,7 @@ class RefusalBudget:
         have nothing left to count."""
         summaries: list[Summary] = []
         for key, source in list(self._sources.items()):
-            if now - source.window_start < self._window:
+            if now - source.window_start < self.window:
                 continue
             if source.unaudited:
                 summaries.append(Summary(key, source.unaudited, source.window_start))
@@ -165,7 +165,7 @@ class RefusalAudit:
         metrics.auth_refusal_unaudited()
         if self._flush is None:
             loop = asyncio.get_running_loop()
-            self._flush = loop.call_later(WINDOW, self._write_summaries)
+            self._flush = loop.call_later(self.budget.window, self._write_summaries)
         return None
 
     def _write_summaries(self) -> None:
@@ -173,7 +173,8 @@ class RefusalAudit:
         now = time.monotonic()
         summaries = self.budget.ended(now)
         for summary in summaries:
-            detail = key_values([("refusals", summary.count), ("seconds", int(WINDOW))])
+            seconds = round(self.budget.window)
+            detail = key_values([("refusals", summary.count), ("seconds", seconds)])
             event = AuditEvent(
                 time=time.time(),
                 kind="auth",
@@ -186,7 +187,8 @@ class RefusalAudit:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         if self.budget.counting():
-            self._flush = asyncio.get_running_loop().call_later(WINDOW, self._write_summaries)
+            loop = asyncio.get_running_loop()
+            self._flush = loop.call_later(self.budget.window, self._write_summaries)
 
     def close(self) -> None:
         if self._flush is not None:

@@ -4,6 +4,7 @@ source adds a bounded number of rows and costs a bounded number of checks."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import pytest
@@ -12,7 +13,8 @@ from hypothesis import strategies as st
 
 from sshgate.cli.admin.audit import prose_line
 from sshgate.logs import key_values, quote_value
-from sshgate.ssh_gateway.refusals import RefusalBudget, source_key
+from sshgate.ssh_gateway.refusals import RATE_LIMITED, RefusalAudit, RefusalBudget, source_key
+from sshgate.store import AuditEvent
 
 
 @pytest.mark.parametrize(
@@ -124,3 +126,28 @@ def test_ipv6_sources_count_per_64_and_the_table_of_sources_is_bounded() -> None
     for host in range(10):
         budget.refused(f"192.0.2.{host}", 0.0)
     assert len(budget._sources) <= 4  # three sources and the shared overflow entry
+
+
+async def test_refusals_past_the_budget_end_as_one_rate_limited_row_per_window() -> None:
+    rows: list[AuditEvent] = []
+
+    async def write(event: AuditEvent) -> int:
+        rows.append(event)
+        return len(rows)
+
+    audit = RefusalAudit(write, RefusalBudget(audited_per_window=3, window=1.0))
+    refusal = AuditEvent(time=0.0, kind="auth", decision="deny", reason="untrusted-signer")
+    for _ in range(50):
+        await audit.refused(refusal, "203.0.113.9")
+    assert len(rows) == 3
+    for _ in range(150):  # the window ends a second after the first refusal past the budget
+        if len(rows) == 4:
+            break
+        await asyncio.sleep(0.02)
+    summary = rows[3]
+    assert (summary.reason, summary.client, summary.detail) == (
+        RATE_LIMITED,
+        "203.0.113.9",
+        "refusals=47 seconds=1",
+    )
+    audit.close()
