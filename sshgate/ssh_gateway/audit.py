@@ -25,6 +25,19 @@ class AuditTrail:
 
     async def record(self, event: AuditEvent) -> int | None:
         """Log, count and store one decision; its record id, or None when it was not written."""
+        self.note(event)
+        return await self._insert(event)
+
+    async def _insert(self, event: AuditEvent) -> int | None:
+        try:
+            return await within(self._store.audit(event))
+        except StoreError as exc:
+            log("audit_write_failed", error=str(exc))
+            return None
+
+    def note(self, event: AuditEvent) -> None:
+        """Log and count a decision without storing it: for a refusal because the store did
+        not answer, whose record would only wait out the same deadline again."""
         log(
             "decision",
             decision=event.decision,
@@ -39,11 +52,6 @@ class AuditTrail:
             metrics.auth_refused(event.reason)
         else:
             metrics.decision(event.kind, event.decision, event.reason)
-        try:
-            return await within(self._store.audit(event))
-        except StoreError as exc:
-            log("audit_write_failed", error=str(exc))
-            return None
 
     def outcome(self, audit_id: int, outcome: AuditOutcome) -> None:
         """Record, in the background, what an allowed request carried until it ended."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Coroutine
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 import asyncssh
 from asyncssh.public_key import decode_ssh_public_key
@@ -107,6 +107,8 @@ class Host(Protocol):
     def authenticated(self, conn: GatewayConnection) -> None: ...
 
     def release(self, conn: GatewayConnection) -> None: ...
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None: ...
 
 
 class GatewayConnection(asyncssh.SSHServer):
@@ -332,7 +334,7 @@ class GatewayConnection(asyncssh.SSHServer):
         if blob in self._denied_blobs:
             return
         self._denied_blobs.add(blob)
-        await self.audit(
+        event = self._located(
             AuditEvent(
                 time=time.time(),
                 kind="auth",
@@ -342,6 +344,11 @@ class GatewayConnection(asyncssh.SSHServer):
                 detail=unverified_detail(cert),
             )
         )
+        if verdict.rule == "store-unavailable":
+            self.gateway.audit.note(event)  # a record would only wait out the store's deadline
+            return
+        # Written in the background: a refused client never waits for the store.
+        self.gateway.spawn(self._audit_refusal(event))
 
     # sessions and forwarded connections
     def session_requested(
@@ -368,7 +375,9 @@ class GatewayConnection(asyncssh.SSHServer):
         return open_tunnel(self.context, dest_host, dest_port)
 
     # audit of refused authentication (requests are audited by the pipeline)
-    async def audit(self, event: AuditEvent) -> int | None:
-        full = replace(event, client=self.client_address, service=event.service or self.requested)
+    async def _audit_refusal(self, event: AuditEvent) -> None:
         # Unauthenticated: the rows a source gets are budgeted (see `refusals`).
-        return await self.gateway.refusals.refused(full, self.client_address)
+        await self.gateway.refusals.refused(event, self.client_address)
+
+    def _located(self, event: AuditEvent) -> AuditEvent:
+        return replace(event, client=self.client_address, service=event.service or self.requested)

@@ -79,8 +79,8 @@ class Gateway:
         # This process in the store's registry of open sessions, which lets
         # `org mfa-required ORG on` say how many sessions it will close.
         self.gateway_id = str(uuid.uuid4())
-        self.channels = LiveChannels(store, self.gateway_id, self._spawn)
-        self.audit = AuditTrail(store, self._spawn)
+        self.channels = LiveChannels(store, self.gateway_id, self.spawn)
+        self.audit = AuditTrail(store, self.spawn)
         self.idle_upstreams = IdleUpstreams()
         self.policy_changes = PolicyChanges(store)
         # Unauthenticated refusals: audited within a budget per source (see `refusals`).
@@ -191,7 +191,7 @@ class Gateway:
     async def _heartbeat(self) -> None:
         await self._registry(self.store.gateway_heartbeat(self.gateway_id, time.time()))
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
@@ -236,7 +236,7 @@ class Gateway:
                 next_round = now + POLICY_POLL_SECONDS
                 rounds += 1
                 if rounds % HEARTBEAT_ROUNDS == 0:
-                    self._spawn(self._heartbeat())
+                    self.spawn(self._heartbeat())
                 self.close_idle(now)
             asked_at = time.monotonic()
             try:

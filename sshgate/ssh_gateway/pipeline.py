@@ -108,7 +108,7 @@ class Pipeline:
         try:
             decision, target = await self._decide(request)
         except StoreError:
-            await self.audit(request, "deny", STORE_UNAVAILABLE_RULE)
+            self._audit.note(self._event(request, "deny", STORE_UNAVAILABLE_RULE))
             return Refused(STORE_UNAVAILABLE_RULE, (STORE_UNAVAILABLE,))
         audit_id = await self.audit(request, "allow" if decision.allowed else "deny", decision.rule)
         if not decision.allowed:
@@ -154,18 +154,19 @@ class Pipeline:
         return decision, target
 
     async def audit(self, request: Request, decision: str, rule: str) -> int | None:
-        return await self._audit.record(
-            AuditEvent(
-                time=time.time(),
-                kind=request.kind.value,
-                decision=decision,
-                reason=rule,
-                user_id=self.identity.user.id,
-                serial=self.identity.serial,
-                client=self.who.client_address,
-                service=self.who.requested,
-                detail=request.detail[:256] if request.detail else None,
-            )
+        return await self._audit.record(self._event(request, decision, rule))
+
+    def _event(self, request: Request, decision: str, rule: str) -> AuditEvent:
+        return AuditEvent(
+            time=time.time(),
+            kind=request.kind.value,
+            decision=decision,
+            reason=rule,
+            user_id=self.identity.user.id,
+            serial=self.identity.serial,
+            client=self.who.client_address,
+            service=self.who.requested,
+            detail=request.detail[:256] if request.detail else None,
         )
 
     def ended(self, kind: RequestKind, audit_id: int | None, outcome: AuditOutcome) -> None:
