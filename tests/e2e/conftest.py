@@ -4,6 +4,7 @@ the admin bootstrap through the CLI, and `sshgate serve` on free loopback ports.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 import uuid
@@ -60,6 +61,12 @@ class Deployment:
         self.users[name] = str(created["id"])
         return self.users[name]
 
+    @property
+    def store_url(self) -> str:
+        """The store `sshgate admin` uses: SSHGATE_STORAGE_URL when a test sets it (a
+        PostgreSQL database), else the SQLite file of `sshgate init`."""
+        return os.environ.get("SSHGATE_STORAGE_URL") or "sqlite:///sshgate.db"
+
     def gateway_host_key(self) -> str:
         words = (self.root / "data" / "gateway_host_key.pub").read_text().split()
         return f"{words[0]} {words[1]}"
@@ -78,7 +85,7 @@ class Deployment:
     async def _issue(
         self, client: Client, username: str, amr: tuple[str, ...], ttl: int | None
     ) -> int:
-        store = await open_store("sqlite:///sshgate.db", str(self.root / "data"))
+        store = await open_store(self.store_url, str(self.root / "data"))
         try:
             user = await store.get_user_by_name(username)
             assert user is not None
@@ -93,7 +100,7 @@ class Deployment:
 
     def enable_mfa(self, username: str) -> None:
         async def run() -> None:
-            store = await open_store("sqlite:///sshgate.db", str(self.root / "data"))
+            store = await open_store(self.store_url, str(self.root / "data"))
             try:
                 user = await store.get_user_by_name(username)
                 assert user is not None
