@@ -265,9 +265,68 @@ def test_multiplexed_session_without_agent_does_not_share_the_agent_connection(
             options=(*mux, "-o", "ForwardAgent=no"),
         )
         assert without.stdout == b"sock=none\n", without
-    # One upstream connection forwarding the agent (master and -A session), and one
-    # without: a fresh login, or the same user's parked one (which never forwards).
-    assert logins + 1 <= upstream_logins(deployment.env) <= logins + 2
+    # Each session that forwards the agent has an upstream connection of its own (the
+    # master's and the -A session's), and the one without gets a fresh login or the same
+    # user's parked one (which never forwards).
+    assert logins + 2 <= upstream_logins(deployment.env) <= logins + 3
+
+
+def _agent_lists(environment_sock: str) -> bool:
+    """Whether a process in the environment (here: on this host, with the socket path the
+    environment's sshd gave the session) can list the forwarded agent's keys."""
+    listed = subprocess.run(
+        ["ssh-add", "-l"],
+        env={**os.environ, "SSH_AUTH_SOCK": environment_sock},
+        capture_output=True,
+        timeout=30,
+    )
+    return listed.returncode == 0
+
+
+def test_a_forwarded_agent_goes_when_its_session_ends_though_the_connection_stays(
+    deployment: Deployment, alice: Client, agent: tuple[str, str]
+) -> None:
+    sock, _ = agent
+    with ControlMaster(alice, deployment.service, _forward_agent(sock)) as mux:
+        first = ssh_with(alice, deployment.service, 'echo "$SSH_AUTH_SOCK"', options=(*mux, "-A"))
+        assert first.returncode == 0, first.stderr
+        left_behind = first.stdout.decode().strip()
+        assert left_behind
+        # The client connection (the master) is still there; the session is not.
+        assert wait_until(lambda: not _agent_lists(left_behind), 10), (
+            "the agent outlived its session"
+        )
+
+
+def test_a_forwarded_agent_stops_with_the_policy(
+    deployment: Deployment, bob: Client, agent: tuple[str, str]
+) -> None:
+    """A process left in the environment loses the agent once the session that forwarded it
+    is closed by the live policy, though the client's connection (a ControlMaster) stays."""
+    d = deployment
+    sock, _ = agent
+    with ControlMaster(bob, d.open_service, _forward_agent(sock)) as mux:
+        ssh, *rest = bob.ssh_command(d.open_service)
+        session = subprocess.Popen(
+            [ssh, *mux, "-A", *rest, 'echo "$SSH_AUTH_SOCK"; exec sleep 600'],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert session.stdout is not None
+            left_behind = session.stdout.readline().decode().strip()
+            assert left_behind and _agent_lists(left_behind)
+            d.admin("org", "mfa-required", "opensrc", "on")
+            session.wait(timeout=15)
+            assert session.returncode == 1
+            gone = wait_until(lambda: not _agent_lists(left_behind), 5)
+            assert gone, "the agent outlived the policy"
+        finally:
+            d.admin("org", "mfa-required", "opensrc", "off")
+            if session.poll() is None:
+                session.kill()
+                session.wait()
 
 
 # --- environment variables, signals, rsync -------------------------------------------------
