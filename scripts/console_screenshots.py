@@ -172,6 +172,8 @@ def main() -> None:
             **os.environ,
             "SSHGATE_CONFIG": str(config),
             "SSHGATE_API_LISTEN": f"127.0.0.1:{port}",
+            # A host name, not an IP address: browsers allow passkeys only there.
+            "SSHGATE_API_PUBLIC_URL": f"http://localhost:{port}",
             "SSHGATE_METRICS_LISTEN": f"127.0.0.1:{free_port()}",
             "SSHGATE_GATEWAY_LISTEN": f"127.0.0.1:{free_port()}",
             "SSHGATE_GATEWAY_PUBLIC_PORT": "22",
@@ -190,7 +192,7 @@ def main() -> None:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
                 page = browser.new_page(viewport={"width": 1200, "height": 760})
-                walk(page, f"http://127.0.0.1:{port}", args.out)
+                walk(page, f"http://localhost:{port}", args.out)
                 browser.close()
         finally:
             server.terminate()
