@@ -4,7 +4,7 @@ TCP proxy that the outage test turns into a black hole (a cut link: no reset, no
 `sshgate admin` and the test's own store calls go to the database directly.
 
 The same checks as tests/e2e/test_live_policy_windows.py, through both gateways, and the
-store outage of PRODUCT.md's Hardening: open sessions close within 10 s of it, and a new
+store outage of docs/security.md: open sessions close within 10 s of it, and a new
 connection gets the store-unavailable message within seconds.
 """
 
@@ -34,7 +34,7 @@ from tests.support.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.e2e
 
-OUTAGE_CLOSE_DEADLINE = 10.0  # PRODUCT.md: "closes its open sessions within 10 s of the outage"
+OUTAGE_CLOSE_DEADLINE = 10.0  # docs/security.md: open sessions close within 10 s of an outage
 NEW_CONNECTION_DEADLINE = (
     5.0  # "answers new connections with the store-unavailable message within seconds"
 )
