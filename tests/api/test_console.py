@@ -385,3 +385,61 @@ async def test_an_account_token_needs_a_sign_in_with_mfa_when_the_account_has_it
     assert made.status_code == 201
     [token] = await orgs.site.store.list_api_tokens(orgs.ids["bob"])
     assert (token.name, token.scope, token.expires_at) == ("ci", "certificate", None)
+
+
+# My profile
+
+
+async def test_set_up_verify_and_disable_mfa_leave_no_secret_in_a_url_or_a_log(
+    site: Site, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    await site.add_user("alice")
+    browser = Browser(site)
+    answer = await browser.sign_in("alice")
+    bearer = answer.cookies["sshgate_session"]
+    await browser.get("/profile")
+    started = await browser.post("/profile/mfa/setup")
+    assert (
+        started.status_code == 303 and started.headers["location"] == "/profile#set-up-application"
+    )
+    setup = await browser.get("/profile")
+    secret = re.search(r'id="totp-secret">([^<]+)<', setup.text)
+    assert secret is not None
+    plain = secret.group(1).replace(" ", "")
+    assert f"secret={plain}" in setup.text  # the otpauth:// URI, in the page
+    code = pyotp.TOTP(plain).at(site.clock())
+    verified = await browser.post("/profile/mfa/verify", {"code": code})
+    assert "Refresh your SSH credentials: run sshgate login -f" in verified.text
+    codes = re.findall(r"<li><code>([a-z0-9-]{14})</code></li>", verified.text)
+    assert len(codes) == 10
+    download = await browser.post("/profile/recovery-codes/download", {"code": codes[0]})
+    assert download.headers["content-disposition"].startswith("attachment")
+    assert codes[0] in download.text
+
+    wrong = await browser.post(
+        "/profile/mfa/disable", {"password": "not it at all", "code": codes[1]}
+    )
+    assert wrong.status_code == 400
+    user = await site.store.get_user_by_name("alice")
+    assert user is not None and user.mfa_enabled
+    off = await browser.post("/profile/mfa/disable", {"password": PASSWORD, "code": codes[1]})
+    assert off.status_code == 200 and "MFA is off" in off.text
+    user = await site.store.get_user_by_name("alice")
+    assert user is not None and not user.mfa_enabled
+    stale = await site.client.get("/api/account", headers={"Authorization": f"Bearer {bearer}"})
+    assert stale.status_code == 401  # disabling MFA ended the session
+
+    secrets_seen = [plain, code, PASSWORD, bearer, *codes]
+    events = " ".join(record.getMessage() + str(record.__dict__) for record in caplog.records)
+    assert "mfa_enabled" in events and "mfa_disabled" in events  # the log lines were seen
+    for record in caplog.records:
+        line = record.getMessage() + str(record.__dict__)
+        assert not any(s in line for s in secrets_seen), line
+
+
+async def test_a_form_over_the_size_limit_is_refused_before_it_is_read(site: Site) -> None:
+    browser = Browser(site)
+    await browser.get("/sign-in")
+    answer = await browser.post("/sign-in", {"username": "x" * 20000, "password": "y"})
+    assert answer.status_code == 413
