@@ -19,6 +19,7 @@ from sshgate.client import (
     State,
     includes_snippet,
     log_in,
+    remove_from_agent,
     still_valid,
 )
 
@@ -105,15 +106,21 @@ def ssh_config_includes_snippet(sshgate_home: Path) -> bool:
 @click.command()
 @json_option
 def logout(as_json: bool) -> None:
-    """End the login session and remove the local key and certificate."""
+    """End the login session (the API revokes its certificates), remove the key and
+    certificate from a running ssh-agent, and remove the local key and certificate."""
     state = State.load(home())
     if state is not None and state.token and state.token_kind == "session":
         # The session may be gone already; the local state goes regardless.
         with contextlib.suppress(Refusal):
             call(state, "POST", "/api/auth/logout")
+    in_agent = remove_from_agent(home())
     for name in ("id_ed25519", "id_ed25519.pub", "id_ed25519-cert.pub", "state.json"):
         (home() / name).unlink(missing_ok=True)
-    emit(as_json, {"logged_out": True}, "logged out")
+    emit(
+        as_json,
+        {"logged_out": True, "agent": in_agent},
+        "logged out" + (" (key removed from ssh-agent)" if in_agent else ""),
+    )
 
 
 @click.command()

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from sshgate import _lazy
 
 if TYPE_CHECKING:
+    from sshgate.client.agent import remove_from_agent
     from sshgate.client.api import STEP_UP, Api, ApiError
     from sshgate.client.ensure import ensure_main
     from sshgate.client.home import State, home_dir
@@ -26,6 +27,7 @@ _LAZY = {
     "home_dir": "home",
     "includes_snippet": "sshconfig",
     "log_in": "login",
+    "remove_from_agent": "agent",
     "still_valid": "login",
 }
 
@@ -45,5 +47,6 @@ __all__ = [
     "home_dir",
     "includes_snippet",
     "log_in",
+    "remove_from_agent",
     "still_valid",
 ]

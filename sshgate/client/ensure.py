@@ -2,8 +2,9 @@
 
 Fast when there is nothing to do: standard library only until a renewal is needed. It
 renews a certificate that expires within 5 minutes while the login session is valid,
-keeping the session's amr; when the session has ended it prints one line and exits 0, so
-the connection goes on to the gateway's own refusal.
+keeping the session's amr; when the session has ended, or the user logged out, it prints
+one line saying what to run and exits 0, so the connection goes on to the gateway's own
+refusal.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from sshgate.client.home import State, home_dir
 
 RENEW_WITHIN = 300
 SESSION_ENDED = "sshgate: your login session has ended; run: sshgate login -f"
+LOGGED_OUT = "sshgate: you are not logged in; run: sshgate login"
 
 
 def needs_renewal(state: State, now: float) -> bool:
@@ -28,7 +30,9 @@ def ensure_main(args: list[str]) -> int:
     home = home_dir(home_arg)
     state = State.load(home)
     if state is None or not state.token:
-        return 0  # not logged in: nothing to renew; the gateway will say why
+        # logged out (or never in): say so before OpenSSH's "no such identity"
+        sys.stderr.write(LOGGED_OUT + "\n")
+        return 0
     now = time.time()
     if not needs_renewal(state, now):
         return 0
