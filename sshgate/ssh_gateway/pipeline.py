@@ -127,7 +127,8 @@ class Pipeline:
                 await self.audit(request, "close", decision.rule)
                 self.ended(request.kind, audit_id, AuditOutcome(0, 0, decision.exit_status, 0))
                 return Refused(decision.rule, decision.lines, decision.exit_status)
-        if channel is not None:
+        if channel is not None and not channel.ended:
+            # An ended channel is never tracked: nothing would untrack it.
             self._channels.track(channel, self, self.identity, target)
         return Allowed(target, audit_id)
 

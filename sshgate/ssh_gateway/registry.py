@@ -27,6 +27,10 @@ class LiveChannel(Protocol):
     @property
     def kind(self) -> RequestKind: ...
 
+    @property
+    def ended(self) -> bool:
+        """Closed already (the client went away while its request was being decided)."""
+
     def idle_seconds(self, now: float) -> float: ...
 
     def terminate(self, decision: Decision) -> None:

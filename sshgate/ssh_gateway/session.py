@@ -71,6 +71,10 @@ class GatewaySession(asyncssh.SSHServerSession[bytes]):
     def kind(self) -> RequestKind:
         return self._decided or RequestKind.SHELL
 
+    @property
+    def ended(self) -> bool:
+        return self._relay is not None and self._relay.ended
+
     # asyncssh hooks: requests
     def connection_made(self, chan: asyncssh.SSHServerChannel[bytes]) -> None:
         self._chan = chan

@@ -10,7 +10,12 @@ import asyncssh
 import pytest
 from asyncssh.channel import SSHChannel
 
-from sshgate.ssh_gateway._agent_adapter import AGENT_REQUEST_HANDLER, watch_agent_requests
+from sshgate.ssh_gateway._agent_adapter import (
+    AGENT_OPEN_HANDLER,
+    AGENT_REQUEST_HANDLER,
+    decide_agent_opens,
+    watch_agent_requests,
+)
 
 
 def test_asyncssh_dispatches_channel_requests_by_handler_name_and_reports_a_bool() -> None:
@@ -102,3 +107,50 @@ async def test_each_channel_learns_whether_it_asked_and_the_listener_needs_permi
         await server.wait_closed()
     assert seen.requested == [False, True, False]
     assert [path is not None for path in seen.agent_paths] == [False, permitted, False]
+
+
+def test_asyncssh_opens_agent_channels_by_handler_name_and_awaits_the_forwarder() -> None:
+    assert callable(getattr(asyncssh.SSHClientConnection, AGENT_OPEN_HANDLER))
+    opener = inspect.getsource(asyncssh.connection.SSHConnection._process_channel_open)
+    assert "'_process_' + map_handler_name(chantype) + '_open'" in opener
+    assert "chan.process_open(send_chan, send_window," in opener
+    finish = inspect.getsource(SSHChannel._finish_open_request)
+    assert "inspect.isawaitable(result)" in finish
+    assert "except ChannelOpenError as exc:" in finish
+
+
+class _Upstream:
+    """Stands in for the upstream connection: its agent opener hands back a channel and the
+    coroutine that would connect the agent."""
+
+    def __init__(self) -> None:
+        self.connected = 0
+
+    def _process_auth_agent_at_openssh_dot_com_open(self, packet: object) -> tuple[str, object]:
+        return "channel", self._forward()
+
+    async def _forward(self) -> str:
+        self.connected += 1
+        return "forwarder"
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+async def test_each_agent_channel_the_environment_opens_is_decided_first(allowed: bool) -> None:
+    upstream = _Upstream()
+    asked: list[bool] = []
+
+    async def decide() -> bool:
+        asked.append(True)
+        return allowed
+
+    decide_agent_opens(upstream, decide)  # type: ignore[arg-type]
+    chan, forwarder = getattr(upstream, AGENT_OPEN_HANDLER)(object())
+    assert chan == "channel" and asked == []  # nothing decided before asyncssh awaits it
+    if allowed:
+        assert await forwarder == "forwarder"
+        assert upstream.connected == 1
+    else:
+        with pytest.raises(asyncssh.ChannelOpenError):
+            await forwarder
+        assert upstream.connected == 0
+    assert asked == [True]

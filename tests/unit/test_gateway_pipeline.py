@@ -279,3 +279,12 @@ async def test_an_identity_read_from_the_store_replaces_the_authenticated_one(
     pipeline = world.pipeline()
     pipeline.identity = replace(world.identity, user=replace(world.identity.user, disabled=True))
     assert isinstance(await pipeline.admit(Request(RequestKind.SHELL), None), Allowed)
+
+
+async def test_a_channel_that_ended_while_it_was_decided_is_not_tracked(world: World) -> None:
+    """A client that went away during the decision: tracking it would leave it counted (and
+    re-checked) forever, since its end already passed."""
+    gone = Channel(RequestKind.PORT_FORWARD, ended=True)
+    answer = await world.pipeline().admit(_request(RequestKind.PORT_FORWARD), gone)
+    assert isinstance(answer, Allowed)
+    assert gone not in world.channels
