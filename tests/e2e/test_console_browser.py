@@ -23,12 +23,10 @@ from pathlib import Path
 
 import pyotp
 import pytest
-from aiosmtpd.controller import Controller
 
-from sshgate.demo.sshd import free_port
-from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
+from tests.e2e.conftest import PASSWORD, Deployment
 from tests.e2e.test_login_flow import User
-from tests.e2e.test_org_security import Inbox
+from tests.e2e.test_org_security import Inbox, start_mail_deployment
 from tests.support.deployment import Client, open_session, wait_until
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
@@ -67,20 +65,7 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    inbox = Inbox()
-    smtp_port = free_port()
-    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    mail = {
-        "SSHGATE_MAIL_HOST": "127.0.0.1",
-        "SSHGATE_MAIL_PORT": str(smtp_port),
-        "SSHGATE_MAIL_FROM": "sshgate@example.com",
-    }
-    try:
-        d = start_deployment(tmp_path_factory.mktemp("console"), mail)
-    except BaseException:
-        smtp.stop()
-        raise
+    d, smtp, inbox = start_mail_deployment(tmp_path_factory.mktemp("console"))
     try:
         # Before Playwright: its sync API keeps an event loop running in this thread.
         _people(d)

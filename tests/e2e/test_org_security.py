@@ -62,8 +62,9 @@ class World:
             self.smtp.stop()
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+def start_mail_deployment(root: Path) -> tuple[Deployment, Controller, Inbox]:
+    """A deployment whose `mail.*` points at a real SMTP server (aiosmtpd) with an inbox;
+    the caller stops all three."""
     inbox = Inbox()
     smtp_port = free_port()
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
@@ -74,10 +75,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         "SSHGATE_MAIL_FROM": "sshgate@example.com",
     }
     try:
-        d = start_deployment(tmp_path_factory.mktemp("orgsec"), mail)
+        return start_deployment(root, mail), smtp, inbox
     except BaseException:
         smtp.stop()
         raise
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    d, smtp, inbox = start_mail_deployment(tmp_path_factory.mktemp("orgsec"))
     mailing = World(d, smtp, inbox, tmp_path_factory.mktemp("people"))
     try:
         created = d.admin(
