@@ -21,6 +21,7 @@ from sshgate.api import (
     access,
     account,
     forwarded,
+    oauth,
     org_reminders,
     orgs,
     security_keys,
@@ -69,7 +70,17 @@ def create_app(
         trusted_proxies=forwarded.networks(config.api.trusted_proxies),
     )
     install_error_handlers(app)
-    for module in (session, account, security_keys, ssh, tokens, access, orgs, org_reminders):
+    for module in (
+        session,
+        account,
+        security_keys,
+        oauth,
+        ssh,
+        tokens,
+        access,
+        orgs,
+        org_reminders,
+    ):
         app.include_router(module.router)
     install_console(
         app, box, config.api_public_url, lambda r: get_context(r).services, client_address

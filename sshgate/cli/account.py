@@ -30,6 +30,11 @@ from sshgate.client import (
 @click.option("--password-stdin", is_flag=True, help="Read the password from stdin.")
 @click.option("--totp", help="A TOTP code or a recovery code.")
 @click.option("--token-stdin", is_flag=True, help="Log a bot in with an API token from stdin.")
+@click.option(
+    "--web",
+    is_flag=True,
+    help="Sign in through the browser (any factor, security keys and passkeys included).",
+)
 @api_option
 @json_option
 def login(
@@ -38,6 +43,7 @@ def login(
     password_stdin: bool,
     totp: str | None,
     token_stdin: bool,
+    web: bool,
     api_url_option: str | None,
     as_json: bool,
 ) -> None:
@@ -46,7 +52,12 @@ def login(
     url = api_url(api_url_option, previous)
     token = read_secret_stdin("API token") if token_stdin else None
     password = None
-    if token is None:
+    session = None
+    if web:
+        if token_stdin or password_stdin or totp:
+            raise click.UsageError("--web signs in through the browser: no password or code")
+        session = _browser_session(url)
+    elif token is None:
         username = username or (previous.username if previous else None)
         if not username:
             if not is_terminal():
@@ -66,7 +77,9 @@ def login(
 
     try:
         result = log_in(
-            home(), LoginRequest(url, username, password, totp, token, force), ask_code
+            home(),
+            LoginRequest(url, username, password, totp, token, force or web, session),
+            ask_code,
         )
     except (ApiError, SSHConfigError) as exc:
         raise Refusal(str(exc)) from None
@@ -91,6 +104,19 @@ def login(
         },
         lines,
     )
+
+
+def _browser_session(url: str) -> str:
+    from sshgate.client.web_signin import browser_session
+
+    def announce(link: str) -> None:
+        sys.stderr.write(f"Sign in to sshgate in your browser:\n  {link}\n")
+        sys.stderr.flush()
+
+    try:
+        return browser_session(url, announce)
+    except ApiError as exc:
+        raise Refusal(str(exc)) from None
 
 
 def ssh_config_includes_snippet(sshgate_home: Path) -> bool:

@@ -33,6 +33,7 @@ class LoginRequest:
     totp: str | None
     token: str | None
     force: bool
+    session: str | None = None  # a login session made through the browser (--web)
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,18 @@ def log_in(
 
 
 def _authenticate(request: LoginRequest, ask_code: Callable[[], str | None] | None) -> State:
+    if request.session:
+        with Api(request.api, request.session) as api:
+            account = api.call("GET", "/api/account")
+        return State(
+            api=request.api,
+            username=str(account["username"]),
+            user_id=str(account["id"]),
+            token=request.session,
+            token_kind="session",
+            session_expires_at=parse_time(account["expires_at"]),
+            amr=[str(a) for a in account.get("amr", [])],
+        )
     if request.token:
         with Api(request.api, request.token) as api:
             account = api.call("GET", "/api/account")

@@ -17,7 +17,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from sshgate.accounts import SecretBox
-from sshgate.console import keys, orgs, profile, signin, tokens
+from sshgate.console import cli_signin, keys, orgs, profile, signin, tokens
 from sshgate.console._web import SECURITY_HEADERS, Web
 from sshgate.console.pages import error_page
 from sshgate.services import Services
@@ -40,7 +40,7 @@ def install_console(
     app.state.console_error_page = error_page
     web.second_factor_steps.insert(0, keys.KEY_STEP)
     web.profile_sections.insert(1, keys.KEYS_SECTION)
-    for module in (signin, keys, profile, tokens, orgs):
+    for module in (signin, keys, cli_signin, profile, tokens, orgs):
         app.include_router(module.router)
     static = files("sshgate.console").joinpath("static")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")

@@ -8,6 +8,7 @@ from fastapi import Response
 from sshgate import accounts as acc
 from sshgate.accounts import LoginResult, SignInTicket
 from sshgate.console._web import ConsolePage, redirect
+from sshgate.console.cli_signin import AFTER_SIGN_IN, after_sign_in
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
 
@@ -82,13 +83,19 @@ async def sign_out(page: Page) -> Response:
 
 
 def signed_in_page(page: ConsolePage, result: LoginResult) -> Response:
-    """Sign the browser in with `result` and go to Projects (every way of signing in)."""
+    """Sign the browser in with `result` and go to Projects (every way of signing in), or
+    back to the `sshgate login --web` request that sent the browser to sign in."""
     max_age = max(0, int(result.expires_at - page.services.now()))
     page.signed_in(result.token, max_age)
     log(
         "login", user_id=result.user.id, amr=",".join(result.amr), client=page.client, via="console"
     )
-    return redirect(page, "/projects")
+    waiting = after_sign_in(page)
+    if waiting is None:
+        return redirect(page, "/projects")
+    response = redirect(page, waiting)
+    response.delete_cookie(AFTER_SIGN_IN)
+    return response
 
 
 def _refused(page: ConsolePage, exc: Exception) -> None:

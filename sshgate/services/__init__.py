@@ -31,6 +31,7 @@ from sshgate.services.access import (
     ssh_command,
     user_access,
 )
+from sshgate.services.cli_signin import CliSignIn, Consent, TokenAnswer
 from sshgate.services.errors import (
     Forbidden,
     NotFound,
@@ -46,6 +47,8 @@ from sshgate.store import Store
 
 __all__ = [
     "Access",
+    "CliSignIn",
+    "Consent",
     "Forbidden",
     "MemberOrg",
     "NotFound",
@@ -61,6 +64,7 @@ __all__ = [
     "ServiceError",
     "Services",
     "Switched",
+    "TokenAnswer",
     "git_clone_command",
     "git_remote",
     "member_org",
@@ -86,6 +90,10 @@ class Services:
     @property
     def reminders(self) -> Reminders:
         return Reminders(self.store, self.config.mail, self.config.api_public_url, self.now)
+
+    @property
+    def cli_signin(self) -> CliSignIn:
+        return CliSignIn(self.store, self.accounts, self.config.api_public_url, self.now)
 
     @property
     def operator(self) -> Operator:

@@ -248,6 +248,22 @@ class WebAuthnChallenge:
 
 
 @dataclass(frozen=True)
+class AuthorizationCode:
+    """An OAuth authorization code of `sshgate login --web`, stored by its SHA-256 hex: what
+    the user allowed (the login session's amr and auth_time), for which redirect and PKCE
+    challenge, until when."""
+
+    code_hash: str
+    client_id: str
+    user_id: str
+    redirect_uri: str
+    code_challenge: str
+    amr: tuple[str, ...]
+    auth_time: float
+    expires_at: float
+
+
+@dataclass(frozen=True)
 class LiveSession:
     """An SSH session a gateway has let through and not yet ended. `has_mfa` and `has_key`
     are what the gateway decided from the certificate when the session opened; `project_id`
@@ -406,6 +422,10 @@ class Store(Protocol):
     async def remove_security_key(
         self, user_id: str, key_id: str, at: float
     ) -> tuple[bool, int]: ...
+    async def save_authorization_code(self, code: AuthorizationCode) -> None: ...
+    async def take_authorization_code(
+        self, code_hash: str, now: float
+    ) -> AuthorizationCode | None: ...
     async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None: ...
     async def take_webauthn_challenge(
         self, challenge_id: str, user_id: str, purpose: str, bound_to: str, now: float

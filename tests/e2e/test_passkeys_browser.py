@@ -1,8 +1,9 @@
 """Security keys in a real Chromium (Debian's, through Playwright) with Chromium's virtual
 authenticator (the DevTools WebAuthn domain over a CDP session): a developer signs in to the
-Console, adds a passkey in My profile, signs out, signs in with password + passkey; the login
-session that sign-in opened has amr ["pwd","hwk","mfa"], and a certificate issued from it
-gets through the gateway into an org at level phishing-resistant, by ssh and git push.
+Console, adds a passkey in My profile, signs out, signs in with password + passkey (amr
+["pwd","hwk","mfa"]); runs `sshgate login --web` with the test playing the browser (it opens
+the URL the CLI printed and allows); `sshgate cert info` shows hwk, and ssh and git push get
+through the gateway into an org at level phishing-resistant.
 
 api.public_url is http://localhost:PORT: browsers refuse an IP address as relying party id,
 and http://localhost counts as a secure context."""
@@ -19,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
-from tests.support.deployment import Client
+from tests.e2e.test_login_flow import User, remote
+from tests.support.deployment import CLI
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = "/usr/bin/chromium"
@@ -106,21 +108,56 @@ def test_add_a_passkey_sign_in_with_it_and_reach_a_phishing_resistant_org(
     page.click("button:has-text('Use security key or passkey')")
     page.wait_for_url("**/projects")
     [bearer] = [c["value"] for c in context.cookies() if c["value"].startswith("sgs_")]
-    account = api(d, "GET", "/api/account", bearer)
-    assert account["amr"] == ["pwd", "hwk", "mfa"]
-    context.close()
+    assert api(d, "GET", "/api/account", bearer)["amr"] == ["pwd", "hwk", "mfa"]
 
-    # 3. acme at level phishing-resistant: a certificate from this login gets in.
+    # 3. sshgate login --web, the test playing the browser: it opens the URL the CLI
+    #    printed, where the passkey sign-in above is the session, and allows.
+    pat = User(d, "pat", tmp_path)
+    pat.env["SSHGATE_API"] = console(d)
+    cli = subprocess.Popen(
+        [*CLI, "login", "--web", "--json"],
+        env=pat.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert cli.stderr is not None
+        url = ""
+        while not url:
+            line = cli.stderr.readline()
+            assert line, "sshgate login --web printed no URL"
+            url = line.strip() if line.strip().startswith("http") else ""
+        page.goto(url)
+        page.wait_for_selector("text=Allow sshgate on")
+        assert "to get SSH certificates for pat?" in page.inner_text("h1")
+        page.click("button:has-text('Allow')")
+        out, err = cli.communicate(timeout=60)
+    finally:
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    context.close()
+    assert cli.returncode == 0, err
+    assert json.loads(out)["amr"] == ["pwd", "hwk", "mfa"]
+    info = pat.json("cert", "info")
+    assert info["amr"] == ["pwd", "hwk", "mfa"] and info["mfa"] is True
+
+    # 4. acme at level phishing-resistant: pat's ssh and git push get in.
     d.admin("org", "mfa-required", "acme", "on", "--level", "phishing-resistant")
     try:
-        client = d.client("pat")
-        answer = api(d, "POST", "/api/ssh/certificate", bearer, {"key": client.public_key})
-        client.cert.write_text(answer["certificate"] + "\n")
-        assert answer["amr"] == ["pwd", "hwk", "mfa"]
-        allowed = client.ssh(d.service, "echo hello")
-        assert allowed.returncode == 0 and allowed.stdout == b"hello\n", allowed.stderr
-        push = push_a_commit(client, d, tmp_path)
-        assert push.returncode == 0, push.stderr
+        allowed = pat.ssh(d.service, "echo hello")
+        assert allowed.returncode == 0 and allowed.stdout == "hello\n", allowed.stderr
+        work = tmp_path / "work"
+        cloned = pat.git("clone", "-q", remote(d), str(work))
+        assert cloned.returncode == 0, cloned.stderr
+        (work / "passkey.txt").write_text("pushed by a passkey login\n")
+        git = ["-C", str(work), "-c", "user.name=pat", "-c", "user.email=pat@example.com"]
+        assert pat.git(*git, "add", "passkey.txt").returncode == 0
+        assert pat.git(*git, "commit", "-q", "-m", "passkey").returncode == 0
+        pushed = pat.git(*git, "push", "-q", "origin", "HEAD:refs/heads/passkey")
+        assert pushed.returncode == 0, pushed.stderr
     finally:
         d.admin("org", "mfa-required", "acme", "on")
 
@@ -137,16 +174,3 @@ def api(
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read()))
-
-
-def push_a_commit(
-    client: Client, d: Deployment, tmp_path: Path
-) -> subprocess.CompletedProcess[str]:
-    work = tmp_path / "work"
-    cloned = client.git("clone", "-q", f"{d.project}@gw:{d.project}.git", str(work))
-    assert cloned.returncode == 0, cloned.stderr
-    (work / "passkey.txt").write_text("pushed by a passkey login\n")
-    git = ["-C", str(work), "-c", "user.name=pat", "-c", "user.email=pat@example.com"]
-    assert client.git(*git, "add", "passkey.txt").returncode == 0
-    assert client.git(*git, "commit", "-q", "-m", "passkey").returncode == 0
-    return client.git(*git, "push", "-q", "origin", "HEAD:refs/heads/passkey")

@@ -1,0 +1,160 @@
+"""`sshgate login --web`'s server side, in-process: the Console's allow page and the token
+endpoint (OAuth 2.0 authorization code for native apps, RFC 8252, with PKCE S256, through
+Authlib). A code works once, with its own verifier and redirect URI, and gives a login
+session with the amr of the sign-in that allowed it."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import httpx
+import pytest
+
+from sshgate.services import cli_signin
+from tests.api.conftest import Site
+from tests.api.test_console import Browser
+
+REDIRECT = "http://127.0.0.1:53123/callback"
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def authorize_url(challenge: str, state: str = "st4te", redirect: str = REDIRECT) -> str:
+    params = {
+        "response_type": "code",
+        "client_id": "sshgate-cli",
+        "redirect_uri": redirect,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        "state": state,
+        "host": "laptop",
+    }
+    return "/oauth/authorize?" + urlencode(params)
+
+
+async def allow(browser: Browser, challenge: str, decision: str = "allow") -> dict[str, list[str]]:
+    page = await browser.get(authorize_url(challenge))
+    assert "Allow sshgate on laptop to get SSH certificates for alice?" in page.text
+    # the Allow form's redirect may go to the CLI's loopback address, nowhere else
+    assert "form-action 'self' http://127.0.0.1:*;" in page.headers["content-security-policy"]
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', page.text))
+    fields.pop("csrf", None)
+    answer = await browser.post("/oauth/authorize", {**fields, "decision": decision})
+    assert answer.status_code == 303, answer.text
+    location = urlsplit(answer.headers["location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == REDIRECT
+    return parse_qs(location.query)
+
+
+async def exchange(
+    site: Site, code: str, verifier: str, redirect: str = REDIRECT
+) -> httpx.Response:
+    return await site.client.post(
+        "/oauth/token",
+        data={
+            "grant_type": "authorization_code",
+            "client_id": "sshgate-cli",
+            "code": code,
+            "code_verifier": verifier,
+            "redirect_uri": redirect,
+        },
+    )
+
+
+@pytest.fixture
+async def alice(site: Site) -> Browser:
+    await site.add_user("alice")
+    browser = Browser(site)
+    await browser.sign_in("alice")
+    return browser
+
+
+async def test_allowing_gives_a_code_that_opens_a_session_with_the_sign_in_amr(
+    site: Site, alice: Browser
+) -> None:
+    verifier, challenge = pkce()
+    answer = await allow(alice, challenge)
+    assert answer["state"] == ["st4te"]
+    token = await exchange(site, answer["code"][0], verifier)
+    assert token.status_code == 200, token.text
+    body = token.json()
+    assert body["token_type"] == "Bearer" and body["amr"] == ["pwd"]
+    account = await site.client.get(
+        "/api/account", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert account.status_code == 200 and account.json()["username"] == "alice"
+
+
+async def test_a_code_works_once(site: Site, alice: Browser) -> None:
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    assert (await exchange(site, code, verifier)).status_code == 200
+    again = await exchange(site, code, verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_with_the_wrong_verifier_is_refused_and_spent(
+    site: Site, alice: Browser
+) -> None:
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    wrong = await exchange(site, code, pkce()[0])
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    assert (await exchange(site, code, verifier)).status_code == 400  # a stolen code is gone
+
+
+async def test_a_code_for_another_redirect_or_too_old_is_refused(
+    site: Site, alice: Browser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    moved = await exchange(site, code, verifier, "http://127.0.0.1:9/callback")
+    assert moved.status_code == 400
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    assert (await exchange(site, code, verifier)).status_code == 200
+    monkeypatch.setattr(cli_signin, "CODE_TTL", -1.0)  # born expired
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    assert (await exchange(site, code, verifier)).status_code == 400
+
+
+async def test_denying_sends_access_denied_and_no_code(site: Site, alice: Browser) -> None:
+    answer = await allow(alice, pkce()[1], "deny")
+    assert answer["error"] == ["access_denied"] and "code" not in answer
+    assert answer["state"] == ["st4te"]
+
+
+@pytest.mark.parametrize(
+    "redirect",
+    ["http://evil.example/callback", "https://127.0.0.1:5/callback", "http://127.0.0.1/callback"],
+)
+async def test_only_a_loopback_redirect_is_accepted(
+    site: Site, alice: Browser, redirect: str
+) -> None:
+    page = await alice.get(authorize_url(pkce()[1], redirect=redirect))
+    assert page.status_code == 400 and "not valid" in page.text
+
+
+async def test_plain_pkce_is_refused(site: Site, alice: Browser) -> None:
+    url = authorize_url("x" * 43).replace("S256", "plain")
+    page = await alice.get(url)
+    assert page.status_code == 400
+
+
+async def test_a_signed_out_browser_signs_in_first_and_comes_back(site: Site) -> None:
+    await site.add_user("alice")
+    browser = Browser(site)
+    url = authorize_url(pkce()[1])
+    first = await browser.get(url)
+    assert first.status_code == 303 and first.headers["location"] == "/sign-in"
+    signed = await browser.sign_in("alice")
+    assert signed.headers["location"] == url
