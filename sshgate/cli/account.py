@@ -107,7 +107,7 @@ def login(
 
 
 def _browser_session(url: str) -> str:
-    from sshgate.client.web_signin import browser_session
+    from sshgate.client import browser_session
 
     def announce(link: str) -> None:
         sys.stderr.write(f"Sign in to sshgate in your browser:\n  {link}\n")

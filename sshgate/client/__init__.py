@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from sshgate.client.home import State, home_dir
     from sshgate.client.login import LoginRequest, log_in, still_valid
     from sshgate.client.sshconfig import SSHConfigError, includes_snippet
+    from sshgate.client.web_signin import browser_session
 
 _LAZY = {
     "STEP_UP": "api",
@@ -23,6 +24,7 @@ _LAZY = {
     "LoginRequest": "login",
     "SSHConfigError": "sshconfig",
     "State": "home",
+    "browser_session": "web_signin",
     "ensure_main": "ensure",
     "home_dir": "home",
     "includes_snippet": "sshconfig",
@@ -43,6 +45,7 @@ __all__ = [
     "LoginRequest",
     "SSHConfigError",
     "State",
+    "browser_session",
     "ensure_main",
     "home_dir",
     "includes_snippet",
