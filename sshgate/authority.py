@@ -11,6 +11,7 @@ from sshgate.ca import (
     Claims,
     IssueRequest,
     KeyDir,
+    KeyFileError,
     Permissions,
     cap_ttl,
     check_user_public_key,
@@ -61,11 +62,17 @@ class CertificateAuthority:
         ends_at: float | None = None,
     ) -> Issued:
         """Sign `public_key` for `user`, valid no later than `ends_at` (when the login session
-        or token `jti` ends). Raises KeyRejected, TTLRefused, StoreError."""
+        or token `jti` ends). Raises KeyRejected, TTLRefused, StoreError, and KeyFileError when
+        there is no usable active key (none, or one that was distrusted)."""
         key = check_user_public_key(public_key)
         lifetime = resolve_ttl(ttl, self._policy.certificate_ttl, self._policy.max_certificate_ttl)
         _, signing_key = self._keydir.active()
         ca_fp = fingerprint(public_key_line(signing_key.public_key()))
+        if ca_fp in await self._store.list_distrusted_ca_keys():
+            # Every gateway would refuse what it signs: say so instead of handing it out.
+            raise KeyFileError(
+                f"the active CA key {ca_fp} was distrusted; run sshgate admin ca rotate"
+            )
         claims = Claims(sub=user.id, amr=amr, auth_time=auth_time, jti=jti)
         now = int(time.time())
         lifetime = cap_ttl(lifetime, now, ends_at)

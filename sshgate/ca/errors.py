@@ -21,8 +21,8 @@ class CAError(Exception):
 
 class KeyFileError(CAError):
     """Raised when a CA key file is missing, unreadable, not an Ed25519 OpenSSH key,
-    readable by group or others, or would be overwritten, and when a key folder holds
-    no key at all."""
+    readable by group or others, or would be overwritten, when a key folder holds no key
+    at all, and when the active key was distrusted (`sshgate admin ca distrust`)."""
 
 
 class ClaimsError(CAError):

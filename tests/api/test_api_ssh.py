@@ -147,3 +147,15 @@ async def test_a_rotated_out_ca_key_stays_listed_until_its_certificates_expire(
     keys = (await site.client.get("/api/ssh/authority")).json()["trusted_ca_keys"]
     # "old" was retired when the current key was added, moments ago: still trusted
     assert keys == [old, current.public_key]
+
+
+async def test_no_certificate_is_signed_with_a_distrusted_active_key(site: Site) -> None:
+    await site.add_user("alice")
+    token = (await site.login("alice")).json()["token"]
+    (active,) = await site.store.list_ca_keys()
+    await site.store.distrust_ca_key(active.fingerprint, time.time())
+    response = await issue(site, token)
+    assert response.status_code == 503
+    assert response.json()["message"] == "the certificate authority is unavailable"
+    keys = (await site.client.get("/api/ssh/authority")).json()["trusted_ca_keys"]
+    assert active.public_key not in keys

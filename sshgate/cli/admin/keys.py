@@ -90,8 +90,7 @@ def distrust(key_fingerprint: str, config_path: str | None, as_json: bool) -> No
     ]
     if signs_now:
         lines.append(
-            "it is the active CA key: run sshgate admin ca rotate,"
-            " or the certificates it signs will be refused"
+            "it is the active CA key: no certificate is signed until sshgate admin ca rotate"
         )
     emit(as_json, {"fingerprint": fp, "distrusted": True, "active": signs_now}, lines)
 
