@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from sshgate.ssh_gateway.refusals import AUDITED_PER_WINDOW
 from tests.e2e.conftest import Deployment
-from tests.support.deployment import sshgate
+from tests.support.deployment import sshgate, wait_until
 from tests.support.rawclient import try_auth
 from tests.vectors import builder
 
@@ -50,7 +50,13 @@ def test_a_key_id_with_a_newline_and_an_osc_escape_does_not_forge_an_audit_line(
 ) -> None:
     blob = _refused_certificate(HOSTILE_KEY_ID, serial=1)
     assert not asyncio.run(try_auth("127.0.0.1", site.gateway_port, "x", USER_KEY, blob))
-    out = sshgate("admin", "audit", "--since", "5m", config=site.config).stdout
+
+    def audit_prose() -> str:
+        return sshgate("admin", "audit", "--since", "5m", config=site.config).stdout
+
+    # Refused authentication is audited in the background: the record follows the refusal.
+    wait_until(lambda: "reason=untrusted-signer" in audit_prose(), timeout=10, interval=0.1)
+    out = audit_prose()
     refusals = [line for line in out.splitlines() if "reason=untrusted-signer" in line]
     assert len(refusals) == 1, out
     (line,) = refusals
@@ -75,5 +81,10 @@ def test_a_flood_of_refused_certificates_from_one_address_adds_a_bounded_number_
         return refused
 
     assert asyncio.run(attack()) == flood
-    added = _auth_rows(site) - before
+    # The records are written in the background: count once they stopped coming.
+    counts = [_auth_rows(site)]
+    while not (len(counts) > 5 and counts[-1] == counts[-6]):
+        time.sleep(0.1)
+        counts.append(_auth_rows(site))
+    added = counts[-1] - before
     assert added <= AUDITED_PER_WINDOW, f"{added} rows for {flood} refusals"
