@@ -404,3 +404,39 @@ def test_each_missing_prerequisite_is_shown_and_a_member_has_no_working_toggle(
     assert page.get_by_role("switch", name="Enable MFA").is_disabled()  # type: ignore[attr-defined]
     assert "Advanced User Management add-on is missing" in text_of(page, "#toggle-reason")
     sign_out(page)
+
+
+def test_signing_in_and_reminding_work_by_keyboard_alone(world: World, no_js_page: object) -> None:
+    """erin, admin of umbrella: the sign-in form, then More → Remind for carol, with Tab,
+    typing and Enter only (and no JavaScript)."""
+    page = no_js_page
+    page.goto(world.url + "/sign-in")  # type: ignore[attr-defined]
+    keyboard = page.keyboard  # type: ignore[attr-defined]
+    tab_to(page, "id", "username")
+    keyboard.type("erin")
+    keyboard.press("Tab")
+    keyboard.type(PASSWORD)
+    keyboard.press("Enter")
+    page.get_by_role("heading", name="Projects").wait_for()  # type: ignore[attr-defined]
+    page.goto(world.url + "/orgs/umbrella/security")  # type: ignore[attr-defined]
+    tab_to(page, "aria-label", "More for carol")
+    keyboard.press("Enter")
+    keyboard.press("Tab")
+    assert _focused(page, "aria-label", "Remind carol")
+    keyboard.press("Enter")
+    assert "Reminders sent: carol." in remind_result(page)
+
+
+def _focused(page: object, attribute: str, value: str) -> bool:
+    """Whether the element whose `attribute` is `value` has the keyboard focus (found by
+    Playwright's own selector engine: the page may run no script)."""
+    focused = page.locator(":focus")  # type: ignore[attr-defined]
+    return bool(focused.count()) and focused.first.get_attribute(attribute) == value
+
+
+def tab_to(page: object, attribute: str, value: str) -> None:
+    for _ in range(80):
+        if _focused(page, attribute, value):
+            return
+        page.keyboard.press("Tab")  # type: ignore[attr-defined]
+    raise AssertionError(f"Tab never reached [{attribute}={value!r}]")
