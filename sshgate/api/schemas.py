@@ -8,7 +8,7 @@ apply the product's own rules (password policy, token names, key types) on top.
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, StrictBool, StrictInt, model_validator
 
@@ -174,9 +174,8 @@ class AuthorityResponse(BaseModel):
 class TokenCreateRequest(BaseModel):
     name: Annotated[str, Field(max_length=256)]
     scope: Annotated[
-        str,
+        Literal["certificate", "account"],
         Field(
-            max_length=32,
             description="certificate (issue certificates, read whoami; the default) or account"
             " (everything the user may do; from a login with mfa when the user has MFA)",
         ),

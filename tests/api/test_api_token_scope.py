@@ -210,3 +210,12 @@ async def test_password_change_reset_disable_and_mfa_reset_end_every_token(
     if event == "user-disable":
         await Operator(site.store).enable_user("alice")  # enabling again brings nothing back
     assert (await site.client.get("/api/account", headers=auth(token))).status_code == 401
+
+
+async def test_an_unknown_scope_is_an_invalid_request(site: Site) -> None:
+    await site.add_user("alice")
+    session = await site.token("alice")
+    response = await site.client.post(
+        "/api/tokens", json={"name": "ci", "scope": "admin"}, headers=auth(session)
+    )
+    assert response.status_code == 422 and response.json()["error"] == "invalid_request"

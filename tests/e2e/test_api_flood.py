@@ -153,3 +153,34 @@ def test_600_idle_http_connections_under_512_descriptors_leave_ssh_working(
         assert flood.opened >= 600
     process = d.server.process
     assert process is not None and process.poll() is None
+
+
+@pytest.fixture(scope="module")
+def five_connections(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    d = start_deployment(tmp_path_factory.mktemp("five"), {"SSHGATE_API_MAX_CONNECTIONS": "5"})
+    try:
+        yield d
+    finally:
+        d.server.stop()
+        d.env.stop()
+
+
+def test_a_connection_beyond_max_connections_is_closed_at_once(
+    five_connections: Deployment,
+) -> None:
+    port = five_connections.api_port
+    held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
+            assert seconds_until_closed(extra, timeout=4) < 1
+    finally:
+        for sock in held:
+            sock.close()
+    deadline = time.monotonic() + 10
+    while True:  # once they are gone, requests are answered again
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(b"GET /api/ssh/authority HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            if sock.recv(12).startswith(b"HTTP/1.1 200"):
+                break
+        assert time.monotonic() < deadline, "the API did not answer again"
+        time.sleep(0.1)
