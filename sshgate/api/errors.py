@@ -104,6 +104,8 @@ def from_exception(exc: Exception) -> ApiError | None:
             return ApiError(403, "forbidden", str(exc), extra={"rule": exc.rule})
         case svc.NotFound():
             return ApiError(404, "not_found", str(exc))
+        case svc.InvalidRequest():
+            return ApiError(400, "invalid_request", str(exc))
         case acc.LoginFailed():
             return ApiError(401, "invalid_credentials", str(exc), BEARER)
         case acc.SecondFactorRequired():

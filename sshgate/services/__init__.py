@@ -34,6 +34,7 @@ from sshgate.services.access import (
 from sshgate.services.cli_signin import CliSignIn, Consent, TokenAnswer
 from sshgate.services.errors import (
     Forbidden,
+    InvalidRequest,
     NotFound,
     OrgNotFound,
     OrgRequiresMFA,
@@ -50,6 +51,7 @@ __all__ = [
     "CliSignIn",
     "Consent",
     "Forbidden",
+    "InvalidRequest",
     "MemberOrg",
     "NotFound",
     "Operator",

@@ -3,13 +3,24 @@ the Console into a page, the CLI into one line on stderr and exit status 1."""
 
 from __future__ import annotations
 
-__all__ = ["Forbidden", "NotFound", "OrgNotFound", "OrgRequiresMFA", "ServiceError"]
+__all__ = [
+    "Forbidden",
+    "InvalidRequest",
+    "NotFound",
+    "OrgNotFound",
+    "OrgRequiresMFA",
+    "ServiceError",
+]
 
 NO_SUCH_ORG = "organization {org} does not exist or you are not a member of it"
 
 
 class ServiceError(Exception):
     """Base of every refusal of the service layer; `str()` is the message for people."""
+
+
+class InvalidRequest(ServiceError):
+    """What was asked for is malformed (a name outside its pattern) or exists already."""
 
 
 class NotFound(ServiceError):

@@ -1,6 +1,6 @@
-"""The operator's commands on users (`sshgate admin user ...`): they act without the user's
-password or second factor, so each is audited as the operator. The org switch of the
-operator is `OrgSecurity.operator_switch`.
+"""The operator's commands on users and organizations (`sshgate admin user|org ...`): they
+act without anyone's password or second factor, so each is audited as the operator. The org
+switch of the operator is `OrgSecurity.operator_switch`.
 """
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import time
 from collections.abc import Callable
 
 from sshgate.accounts import end_user_access
-from sshgate.policy import User
-from sshgate.services.errors import NotFound
-from sshgate.store import AuditEvent, Store
+from sshgate.policy import ORG_NAME, Organization, OrgRole, User
+from sshgate.services.errors import InvalidRequest, NotFound
+from sshgate.store import AuditEvent, ConflictError, Store
 
 __all__ = ["Operator"]
 
@@ -72,4 +72,43 @@ class Operator:
         await self._store.set_password_hash(target.id, password_hash)
         await end_user_access(self._store, target.id, self._now())
         await self.audit("user-password-reset", name)
+        return target
+
+    # organizations
+
+    async def org(self, name: str) -> Organization:
+        found = await self._store.get_org(name)
+        if found is None:
+            raise NotFound(f"no organization named {name!r}")
+        return found
+
+    async def add_org(self, name: str, addons: frozenset[str]) -> None:
+        if not ORG_NAME.fullmatch(name):
+            raise InvalidRequest(
+                f"invalid organization name {name!r}: expected ^[a-z0-9][a-z0-9-]{{1,38}}$"
+            )
+        try:
+            await self._store.create_org(name, addons)
+        except ConflictError:
+            raise InvalidRequest(f"organization {name!r} already exists") from None
+        await self.audit("org-add", name, ",".join(sorted(addons)) or None)
+
+    async def set_addon(self, name: str, addon: str, on: bool) -> Organization:
+        await self.org(name)
+        await self._store.set_org_addon(name, addon, on)
+        await self.audit(f"org-addon-{'add' if on else 'remove'}", name, addon)
+        return await self.org(name)
+
+    async def set_member(self, name: str, username: str, role: OrgRole) -> User:
+        await self.org(name)
+        target = await self.user(username)
+        await self._store.set_member(name, target.id, role)
+        await self.audit("org-member", name, f"{username}={role.value}")
+        return target
+
+    async def remove_member(self, name: str, username: str) -> User:
+        await self.org(name)
+        target = await self.user(username)
+        await self._store.remove_member(name, target.id)
+        await self.audit("org-member-remove", name, username)
         return target

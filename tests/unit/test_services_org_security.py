@@ -138,3 +138,32 @@ async def test_an_org_is_reached_only_through_membership_then_its_mfa_requiremen
     with pytest.raises(OrgRequiresMFA) as step_up:
         await service.members(_login(member, False), "acme")
     assert step_up.value.amr == ("mfa",)
+
+
+async def test_the_operators_org_commands_check_names_and_are_audited(store: SQLiteStore) -> None:
+    from sshgate.services import InvalidRequest, Operator
+
+    operator = Operator(store)
+    with pytest.raises(InvalidRequest, match="invalid organization name"):
+        await operator.add_org("Not Valid", frozenset())
+    await operator.add_org("acme", frozenset())
+    with pytest.raises(InvalidRequest, match="already exists"):
+        await operator.add_org("acme", frozenset())
+    with pytest.raises(NotFound, match="no user named 'ghost'"):
+        await operator.set_member("acme", "ghost", OrgRole.MEMBER)
+    with pytest.raises(NotFound, match="no organization named 'nope'"):
+        await operator.set_addon("nope", ADVANCED_USER_MANAGEMENT, True)
+    await store.create_user("bob", "bob@example.com", "x")
+    await operator.set_member("acme", "bob", OrgRole.ADMIN)
+    org = await operator.set_addon("acme", ADVANCED_USER_MANAGEMENT, True)
+    assert ADVANCED_USER_MANAGEMENT in org.addons
+    await operator.remove_member("acme", "bob")
+    assert await store.list_member_security("acme") == []
+    records = await store.list_audit(since=0)
+    kinds = [(r.event.kind, r.event.service, r.event.detail) for r in records]
+    assert kinds == [
+        ("admin:org-add", "acme", None),
+        ("admin:org-member", "acme", "bob=admin"),
+        ("admin:org-addon-add", "acme", ADVANCED_USER_MANAGEMENT),
+        ("admin:org-member-remove", "acme", "bob"),
+    ]

@@ -15,10 +15,7 @@ async def user_named(store: Store, name: str) -> User:
 
 
 async def org_named(store: Store, name: str) -> Organization:
-    org = await store.get_org(name)
-    if org is None:
-        raise Refusal(f"no organization named {name!r}")
-    return org
+    return await Operator(store).org(name)
 
 
 async def project_with_id(store: Store, project_id: str) -> Project:

@@ -6,13 +6,12 @@ import click
 
 from sshgate.cli._help import Group
 from sshgate.cli._level import closing_words, level_option, level_words
-from sshgate.cli._output import Refusal, emit, json_option
+from sshgate.cli._output import emit, json_option
 from sshgate.cli._server import config_option, run
-from sshgate.cli.admin._common import audit_admin, org_named, user_named
 from sshgate.config import Config
-from sshgate.policy import ADVANCED_USER_MANAGEMENT, ORG_NAME, MFALevel, OrgRole
-from sshgate.services import OrgSecurity
-from sshgate.store import ConflictError, Store
+from sshgate.policy import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole
+from sshgate.services import Operator, OrgSecurity
+from sshgate.store import Store
 
 KNOWN_ADDONS = (ADVANCED_USER_MANAGEMENT,)
 
@@ -29,15 +28,9 @@ def org() -> None:
 @json_option
 def add(name: str, addons: tuple[str, ...], config_path: str | None, as_json: bool) -> None:
     """Create organization NAME."""
-    if not ORG_NAME.fullmatch(name):
-        raise Refusal(f"invalid organization name {name!r}: expected ^[a-z0-9][a-z0-9-]{{1,38}}$")
 
     async def action(config: Config, store: Store) -> None:
-        try:
-            await store.create_org(name, frozenset(addons))
-        except ConflictError:
-            raise Refusal(f"organization {name!r} already exists") from None
-        await audit_admin(store, "org-add", name, ",".join(addons) or None)
+        await Operator(store).add_org(name, frozenset(addons))
 
     run(config_path, action)
     emit(as_json, {"name": name, "addons": sorted(addons)}, f"created organization {name}")
@@ -53,10 +46,7 @@ def addon(name: str, change: str, addon: str, config_path: str | None, as_json: 
     """Add or remove an add-on of organization NAME."""
 
     async def action(config: Config, store: Store) -> list[str]:
-        await org_named(store, name)
-        await store.set_org_addon(name, addon, change == "add")
-        await audit_admin(store, f"org-addon-{change}", name, addon)
-        return sorted((await org_named(store, name)).addons)
+        return sorted((await Operator(store).set_addon(name, addon, change == "add")).addons)
 
     addons = run(config_path, action)
     emit(as_json, {"name": name, "addons": addons}, f"{name} add-ons: {', '.join(addons) or '-'}")
@@ -72,11 +62,7 @@ def member(name: str, username: str, role: str, config_path: str | None, as_json
     """Make USERNAME a member of organization NAME with ROLE."""
 
     async def action(config: Config, store: Store) -> str:
-        await org_named(store, name)
-        target = await user_named(store, username)
-        await store.set_member(name, target.id, OrgRole(role))
-        await audit_admin(store, "org-member", name, f"{username}={role}")
-        return target.id
+        return (await Operator(store).set_member(name, username, OrgRole(role))).id
 
     user_id = run(config_path, action)
     emit(
@@ -95,10 +81,7 @@ def member_remove(name: str, username: str, config_path: str | None, as_json: bo
     """Remove USERNAME from organization NAME."""
 
     async def action(config: Config, store: Store) -> None:
-        await org_named(store, name)
-        target = await user_named(store, username)
-        await store.remove_member(name, target.id)
-        await audit_admin(store, "org-member-remove", name, username)
+        await Operator(store).remove_member(name, username)
 
     run(config_path, action)
     emit(as_json, {"org": name, "username": username}, f"removed {username} from {name}")
