@@ -35,6 +35,11 @@ from sshgate.client import (
     is_flag=True,
     help="Sign in through the browser (any factor, security keys and passkeys included).",
 )
+@click.option(
+    "--device",
+    is_flag=True,
+    help="On a machine without a browser: approve a short code in a browser elsewhere.",
+)
 @api_option
 @json_option
 def login(
@@ -44,6 +49,7 @@ def login(
     totp: str | None,
     token_stdin: bool,
     web: bool,
+    device: bool,
     api_url_option: str | None,
     as_json: bool,
 ) -> None:
@@ -53,10 +59,12 @@ def login(
     token = read_secret_stdin("API token") if token_stdin else None
     password = None
     session = None
-    if web:
-        if token_stdin or password_stdin or totp:
-            raise click.UsageError("--web signs in through the browser: no password or code")
-        session = _browser_session(url)
+    if web or device:
+        if token_stdin or password_stdin or totp or (web and device):
+            raise click.UsageError(
+                "--web and --device sign in through a browser: no password, code or token"
+            )
+        session = _browser_session(url, device)
     elif token is None:
         username = username or (previous.username if previous else None)
         if not username:
@@ -78,7 +86,7 @@ def login(
     try:
         result = log_in(
             home(),
-            LoginRequest(url, username, password, totp, token, force or web, session),
+            LoginRequest(url, username, password, totp, token, force or web or device, session),
             ask_code,
         )
     except (ApiError, SSHConfigError) as exc:
@@ -106,14 +114,20 @@ def login(
     )
 
 
-def _browser_session(url: str) -> str:
-    from sshgate.client import browser_session
+def _browser_session(url: str, device: bool) -> str:
+    from sshgate.client import browser_session, device_session
 
     def announce(link: str) -> None:
         sys.stderr.write(f"Sign in to sshgate in your browser:\n  {link}\n")
         sys.stderr.flush()
 
+    def announce_code(link: str, code: str) -> None:
+        sys.stderr.write(f"In a browser, open\n  {link}\nand enter the code {code}\n")
+        sys.stderr.flush()
+
     try:
+        if device:
+            return device_session(url, announce_code)
         return browser_session(url, announce)
     except ApiError as exc:
         raise Refusal(str(exc)) from None

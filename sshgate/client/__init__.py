@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from sshgate.client.home import State, home_dir
     from sshgate.client.login import LoginRequest, log_in, still_valid
     from sshgate.client.sshconfig import SSHConfigError, includes_snippet
-    from sshgate.client.web_signin import browser_session
+    from sshgate.client.web_signin import browser_session, device_session
 
 _LAZY = {
     "STEP_UP": "api",
@@ -25,6 +25,7 @@ _LAZY = {
     "SSHConfigError": "sshconfig",
     "State": "home",
     "browser_session": "web_signin",
+    "device_session": "web_signin",
     "ensure_main": "ensure",
     "home_dir": "home",
     "includes_snippet": "sshconfig",
@@ -46,6 +47,7 @@ __all__ = [
     "SSHConfigError",
     "State",
     "browser_session",
+    "device_session",
     "ensure_main",
     "home_dir",
     "includes_snippet",

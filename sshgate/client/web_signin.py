@@ -1,4 +1,5 @@
-"""`sshgate login --web`: sign in through the browser (OAuth 2.0 for native apps, RFC 8252).
+"""`sshgate login --web`: sign in through the browser (OAuth 2.0 for native apps, RFC 8252);
+`sshgate login --device`: approve in any browser, elsewhere (RFC 8628 device authorization).
 
 The CLI listens on 127.0.0.1 on a free port for one redirect, sends the browser to the
 Console's /oauth/authorize with a PKCE S256 challenge (RFC 7636) and a random `state`, and
@@ -16,6 +17,7 @@ import secrets
 import socket
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -25,10 +27,11 @@ import httpx
 
 from sshgate.client.api import TIMEOUT, ApiError, unreachable
 
-__all__ = ["CLIENT_ID", "WAIT_SECONDS", "browser_session"]
+__all__ = ["CLIENT_ID", "WAIT_SECONDS", "browser_session", "device_session"]
 
 CLIENT_ID = "sshgate-cli"
 WAIT_SECONDS = 300
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 DONE_PAGE = (
     b"<!doctype html><meta charset=utf-8><title>sshgate</title>"
     b"<p>sshgate has what it needs. You can close this window and go back to the terminal.</p>"
@@ -121,19 +124,52 @@ def _token(api: str, code: str, verifier: str, redirect_uri: str) -> str:
         "code_verifier": verifier,
         "redirect_uri": redirect_uri,
     }
+    status, body = _post(f"{api}/oauth/token", form)
+    return _access_token(status, body)
+
+
+def _post(url: str, form: dict[str, str]) -> tuple[int, dict[str, object]]:
     try:
-        answer = httpx.post(f"{api}/oauth/token", data=form, timeout=TIMEOUT)
+        answer = httpx.post(url, data=form, timeout=TIMEOUT)
     except httpx.HTTPError as exc:
         raise ApiError(unreachable(exc)) from None
-    body = (
-        answer.json()
-        if answer.headers.get("content-type", "").startswith("application/json")
-        else {}
-    )
-    token = body.get("access_token") if isinstance(body, dict) else None
-    if answer.status_code != 200 or not isinstance(token, str) or not token:
-        error = (
-            body.get("error", answer.status_code) if isinstance(body, dict) else answer.status_code
-        )
-        raise ApiError(f"the sign-in could not be completed ({error})")
+    is_json = answer.headers.get("content-type", "").startswith("application/json")
+    body = answer.json() if is_json else {}
+    return answer.status_code, body if isinstance(body, dict) else {}
+
+
+def _access_token(status: int, body: dict[str, object]) -> str:
+    token = body.get("access_token")
+    if status != 200 or not isinstance(token, str) or not token:
+        raise ApiError(f"the sign-in could not be completed ({body.get('error', status)})")
     return token
+
+
+def device_session(api: str, announce: Callable[[str, str], None]) -> str:
+    """The bearer of a login session approved in a browser anywhere: `announce` shows the
+    URL and the user code; the API is polled at the interval it gives until the person
+    approves, denies, or the code expires."""
+    status, started = _post(f"{api}/oauth/device_authorization", {"client_id": CLIENT_ID})
+    device_code, user_code = started.get("device_code"), started.get("user_code")
+    if status != 200 or not isinstance(device_code, str) or not isinstance(user_code, str):
+        raise ApiError(f"the API did not start a device sign-in ({started.get('error', status)})")
+    interval = float(str(started.get("interval", 5)))
+    deadline = time.monotonic() + float(str(started.get("expires_in", 600)))
+    link = started.get("verification_uri_complete") or started.get("verification_uri")
+    announce(str(link), user_code)
+    form = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
+    while time.monotonic() < deadline:
+        time.sleep(interval)
+        status, body = _post(f"{api}/oauth/token", form)
+        error = body.get("error")
+        if error == "authorization_pending":
+            continue
+        if error == "slow_down":
+            interval += 5  # RFC 8628 §3.5
+            continue
+        if error == "access_denied":
+            raise ApiError("the sign-in was denied in the browser")
+        if error == "expired_token":
+            break
+        return _access_token(status, body)
+    raise ApiError("the code expired before it was approved; run sshgate login --device again")

@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse
 from sshgate.console._web import SECURITY_HEADERS, ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
+from sshgate.services.cli_signin import DEVICE_PATH
 
 __all__ = ["AFTER_SIGN_IN", "AUTHORIZE", "router"]
 
@@ -43,16 +44,7 @@ async def _refused(page: ConsolePage, exc: OAuth2Error) -> Response:
 async def authorize_page(page: Page) -> Response:
     params = _params(dict(page.request.query_params))
     if page.principal is None:
-        response = redirect(page, "/sign-in")
-        response.set_cookie(
-            AFTER_SIGN_IN,
-            str(page.request.url.path) + "?" + str(page.request.url.query),
-            max_age=600,
-            httponly=True,
-            samesite="lax",
-            secure=page.web.secure(page.request),
-        )
-        return response
+        return _wait_for_sign_in(page)
     try:
         consent = page.services.cli_signin.consent(params, page.principal)
     except OAuth2Error as exc:
@@ -81,6 +73,50 @@ async def authorize(page: Page) -> Response:
 
 
 def after_sign_in(page: ConsolePage) -> str | None:
-    """The authorization request that sent a signed-out browser to sign in, if any."""
+    """The sign-in request (browser or device) that sent a signed-out browser to sign in."""
     waiting = page.request.cookies.get(AFTER_SIGN_IN, "")
-    return waiting if waiting.startswith(AUTHORIZE + "?") and len(waiting) < 4096 else None
+    if len(waiting) >= 4096:
+        return None
+    if waiting.startswith(AUTHORIZE + "?") or waiting.startswith(DEVICE_PATH):
+        return waiting
+    return None
+
+
+def _wait_for_sign_in(page: ConsolePage) -> Response:
+    response = redirect(page, "/sign-in")
+    target = str(page.request.url.path)
+    if page.request.url.query:
+        target += "?" + str(page.request.url.query)
+    response.set_cookie(
+        AFTER_SIGN_IN,
+        target,
+        max_age=600,
+        httponly=True,
+        samesite="lax",
+        secure=page.web.secure(page.request),
+    )
+    return response
+
+
+@router.get(DEVICE_PATH)
+async def device_page(page: Page) -> Response:
+    if page.principal is None:
+        return _wait_for_sign_in(page)
+    code = page.request.query_params.get("user_code", "")[:16]
+    return await page.render("device.html", user_code=code, message="")
+
+
+@router.post(DEVICE_PATH)
+async def device_decision(page: Page) -> Response:
+    form = await page.form()
+    principal = page.me()
+    approve = form.get("decision") == "allow"
+    code = form.get("user_code")[:16]
+    decided = await page.services.cli_signin.decide_device(code, principal, approve)
+    log("cli_device", user_id=principal.user.id, allowed=approve, decided=decided)
+    if not decided:
+        message = "That code is unknown, expired or already used: run sshgate login --device again."
+        return await page.render("device.html", 400, user_code=code, message=message)
+    done = "sshgate may now get SSH certificates for you: go back to the terminal."
+    denied = "Denied: that sshgate gets nothing."
+    return await page.render("device.html", user_code="", message=done if approve else denied)

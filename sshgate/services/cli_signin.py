@@ -26,20 +26,34 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import AuthorizationServer, ClientMixin, OAuth2Request
 from authlib.oauth2.rfc6749.errors import InvalidRequestError
 from authlib.oauth2.rfc6749.grants import AuthorizationCodeGrant
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc8628 import DeviceAuthorizationEndpoint, DeviceCodeGrant
+from authlib.oauth2.rfc8628.endpoint import create_string_user_code
 
 from sshgate.accounts import Accounts, Principal
 from sshgate.policy import User
-from sshgate.store import AuthorizationCode, Store
+from sshgate.store import AuthorizationCode, DeviceCode, Store
 
-__all__ = ["CLIENT_ID", "CODE_TTL", "CliSignIn", "Consent", "TokenAnswer"]
+__all__ = [
+    "CLIENT_ID",
+    "CODE_TTL",
+    "DEVICE_PATH",
+    "DEVICE_TTL",
+    "CliSignIn",
+    "Consent",
+    "TokenAnswer",
+]
 
 CLIENT_ID = "sshgate-cli"
 CODE_TTL = 120.0
+DEVICE_TTL = 600
+POLL_INTERVAL = 5
+DEVICE_PATH = "/device"
 MAX_HOST = 64
 
 
@@ -83,7 +97,7 @@ class _Client(ClientMixin):  # type: ignore[misc]
         return response_type == "code"
 
     def check_grant_type(self, grant_type: str) -> bool:
-        return grant_type == "authorization_code"
+        return grant_type in ("authorization_code", DeviceCodeGrant.GRANT_TYPE)
 
 
 class _Code:
@@ -110,6 +124,26 @@ class _S256Only(CodeChallenge):  # type: ignore[misc]
     SUPPORTED_CODE_CHALLENGE_METHOD: ClassVar[list[str]] = ["S256"]
 
 
+class _Device:
+    """What Authlib's device grant reads of a device code, as the store had it at this poll."""
+
+    def __init__(self, stored: DeviceCode, now: float) -> None:
+        self.stored = stored
+        self._now = now
+
+    def get_client_id(self) -> str:
+        return self.stored.client_id
+
+    def get_scope(self) -> str:
+        return ""
+
+    def get_user_code(self) -> str:
+        return self.stored.user_code
+
+    def is_expired(self) -> bool:
+        return self._now >= self.stored.expires_at
+
+
 @dataclass
 class _Exchange:
     """One request's state between our async code and Authlib's synchronous callbacks."""
@@ -117,6 +151,8 @@ class _Exchange:
     taken: _Code | None = None
     user: User | None = None
     made: list[tuple[str, str, str]] = field(default_factory=list)  # code, redirect, challenge
+    device: _Device | None = None
+    device_made: dict[str, Any] = field(default_factory=dict)
 
 
 class _Grant(AuthorizationCodeGrant):  # type: ignore[misc]
@@ -144,11 +180,53 @@ class _Grant(AuthorizationCodeGrant):  # type: ignore[misc]
         return self._exchange.user
 
 
+class _DeviceGrant(DeviceCodeGrant):  # type: ignore[misc]
+    TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
+
+    def query_device_credential(self, device_code: str) -> _Device | None:
+        device: _Device | None = self.request.exchange.device
+        return device
+
+    def query_user_grant(self, user_code: str) -> tuple[User | None, bool] | None:
+        device: _Device = self.request.exchange.device
+        if device.stored.state == "pending":
+            return None
+        return self.request.exchange.user, device.stored.state == "approved"
+
+    def should_slow_down(self, credential: _Device) -> bool:
+        last = credential.stored.last_poll_at
+        return last is not None and credential._now - last < POLL_INTERVAL
+
+
+class _DeviceAuthorization(DeviceAuthorizationEndpoint):  # type: ignore[misc]
+    CLIENT_AUTH_METHODS: ClassVar[list[str]] = ["none"]
+    EXPIRES_IN = DEVICE_TTL
+    INTERVAL = POLL_INTERVAL
+
+    def __init__(self, server: Any, verification_uri: str) -> None:
+        super().__init__(server)
+        self._verification_uri = verification_uri
+
+    def get_verification_uri(self) -> str:
+        return self._verification_uri
+
+    def generate_user_code(self) -> str:
+        return str(create_string_user_code())
+
+    def save_device_credential(self, client_id: str, scope: str, data: dict[str, Any]) -> None:
+        self._exchange.device_made = dict(data)
+
+    def create_endpoint_response(self, request: Any) -> Any:
+        self._exchange: _Exchange = request.exchange
+        return super().create_endpoint_response(request)
+
+
 class _Server(AuthorizationServer):  # type: ignore[misc]
     def __init__(self) -> None:
         super().__init__(scopes_supported=[])
         self._client = _Client()
         self.register_grant(_Grant, [_S256Only(required=True)])
+        self.register_grant(_DeviceGrant)
         self.register_token_generator("default", self._placeholder_token)
 
     @staticmethod
@@ -213,6 +291,12 @@ def _request(base: str, method: str, params: dict[str, str], exchange: _Exchange
     # api.public_url, where the request really arrived.
     path = "/oauth/authorize" if method == "GET" else "/oauth/token"
     return _Request(method, base + path, params, exchange)
+
+
+def _user_code(text: str) -> str:
+    """A user code as people type it: case and spaces do not matter."""
+    letters = "".join(c for c in text.upper() if c.isalpha())[:8]
+    return f"{letters[:4]}-{letters[4:]}" if len(letters) == 8 else ""
 
 
 def _require_pkce(params: dict[str, str]) -> None:
@@ -283,6 +367,8 @@ class CliSignIn:
         """The token endpoint: a code (once, live, with its PKCE verifier and redirect URI)
         for a new login session with the allowing session's amr."""
         exchange = _Exchange()
+        if form.get("grant_type") == DeviceCodeGrant.GRANT_TYPE:
+            return await self._device_token(form, client, exchange)
         code = form.get("code", "")[:256]
         stored = (
             await self._store.take_authorization_code(_digest(code), self._now()) if code else None
@@ -297,9 +383,12 @@ class CliSignIn:
         if status != 200 or exchange.taken is None or exchange.user is None:
             return TokenAnswer(status, dict(body))
         stored = exchange.taken.stored
-        opened = await self._accounts.open_session(
-            exchange.user, stored.amr, stored.auth_time, client
-        )
+        return await self._session(exchange.user, stored.amr, stored.auth_time, client)
+
+    async def _session(
+        self, user: User, amr: tuple[str, ...], auth_time: float, client: str
+    ) -> TokenAnswer:
+        opened = await self._accounts.open_session(user, amr, auth_time, client)
         return TokenAnswer(
             200,
             {
@@ -309,3 +398,59 @@ class CliSignIn:
                 "amr": list(opened.amr),
             },
         )
+
+    # RFC 8628: `sshgate login --device`
+
+    async def device_authorization(self, form: dict[str, str]) -> TokenAnswer:
+        """A device code for the CLI and a short user code for the person (RFC 8628 §3.2)."""
+        exchange = _Exchange()
+        endpoint = _DeviceAuthorization(self._server, self._base + DEVICE_PATH)
+        request = _request(self._base, "POST", form, exchange)
+        try:
+            status, body, _ = endpoint(request)
+        except OAuth2Error as exc:
+            status, body, _ = exc()
+            return TokenAnswer(status, dict(body))
+        made = exchange.device_made
+        await self._store.save_device_code(
+            DeviceCode(
+                device_code_hash=_digest(str(made["device_code"])),
+                user_code=str(made["user_code"]),
+                client_id=CLIENT_ID,
+                expires_at=self._now() + DEVICE_TTL,
+            )
+        )
+        return TokenAnswer(status, dict(body))
+
+    async def decide_device(self, user_code: str, principal: Principal, approve: bool) -> bool:
+        """The person approves or denies the code they typed; False for a code that is
+        unknown, expired or already decided."""
+        code = _user_code(user_code)
+        if not code:
+            return False
+        return await self._store.decide_device_code(
+            code, approve, principal.user.id, principal.amr, float(principal.auth_time), self._now()
+        )
+
+    async def _device_token(
+        self, form: dict[str, str], client: str, exchange: _Exchange
+    ) -> TokenAnswer:
+        device_code = form.get("device_code", "")[:256]
+        now = self._now()
+        stored = (
+            await self._store.poll_device_code(_digest(device_code), now) if device_code else None
+        )
+        if stored is not None:
+            exchange.device = _Device(stored, now)
+            if stored.user_id is not None:
+                exchange.user = await self._store.get_user(stored.user_id)
+        status, body, _ = self._server.create_token_response(
+            _request(self._base, "POST", form, exchange)
+        )
+        user = exchange.user
+        if status != 200 or stored is None or user is None or user.disabled:
+            return TokenAnswer(
+                status if status != 200 else 400,
+                dict(body) if status != 200 else {"error": "invalid_grant"},
+            )
+        return await self._session(user, stored.amr, stored.auth_time or now, client)

@@ -1,5 +1,5 @@
-"""Security keys and passkeys (WebAuthn credentials) and their one-time challenges, and the
-authorization codes of `sshgate login --web`, for both backends.
+"""Security keys and passkeys (WebAuthn credentials) and their one-time challenges, for both
+backends.
 
 * A challenge is taken once: `take_webauthn_challenge` deletes and returns it in one
   statement, and only for the user, purpose and binding (the sign-in or login session that
@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 from sshgate.store._accounts import _disable_mfa, _set_recovery_codes
 from sshgate.store._ledger import bump_policy_version
-from sshgate.store._rows import Row, decode_amr, encode_amr
+from sshgate.store._rows import Row
 from sshgate.store._sql import Database
-from sshgate.store.base import AuthorizationCode, SecurityKey, WebAuthnChallenge
+from sshgate.store.base import SecurityKey, WebAuthnChallenge
 
 _KEY = "id, user_id, name, credential_id, public_key, sign_count, created_at, last_used_at"
 
@@ -167,42 +167,3 @@ class SecurityKeyStore:
         if (taken.user_id, taken.purpose, taken.bound_to) != (user_id, purpose, bound_to):
             return None
         return taken if now < taken.expires_at else None
-
-    # authorization codes of `sshgate login --web`
-
-    async def save_authorization_code(self, code: AuthorizationCode) -> None:
-        async with self._db.write() as tx:
-            await tx.rows("DELETE FROM oauth_codes WHERE expires_at <= ?", code.expires_at - 600)
-            await tx.rows(
-                "INSERT INTO oauth_codes (code_hash, client_id, user_id, redirect_uri,"
-                " code_challenge, amr, auth_time, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                code.code_hash,
-                code.client_id,
-                code.user_id,
-                code.redirect_uri,
-                code.code_challenge,
-                encode_amr(code.amr),
-                code.auth_time,
-                code.expires_at,
-            )
-
-    async def take_authorization_code(self, code_hash: str, now: float) -> AuthorizationCode | None:
-        """The code, deleted: once, and only before it expires (a second use finds nothing)."""
-        found = await self._db.rows(
-            "DELETE FROM oauth_codes WHERE code_hash = ? RETURNING code_hash, client_id,"
-            " user_id, redirect_uri, code_challenge, amr, auth_time, expires_at",
-            code_hash,
-        )
-        if not found or now >= found[0]["expires_at"]:
-            return None
-        row = found[0]
-        return AuthorizationCode(
-            code_hash=row["code_hash"],
-            client_id=row["client_id"],
-            user_id=row["user_id"],
-            redirect_uri=row["redirect_uri"],
-            code_challenge=row["code_challenge"],
-            amr=decode_amr(row["amr"]),
-            auth_time=row["auth_time"],
-            expires_at=row["expires_at"],
-        )

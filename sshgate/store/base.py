@@ -264,6 +264,23 @@ class AuthorizationCode:
 
 
 @dataclass(frozen=True)
+class DeviceCode:
+    """A device authorization of `sshgate login --device` (RFC 8628), stored by the SHA-256
+    of its device code: `state` "pending", "approved" or "denied"; once decided, who and
+    with which login (amr, auth_time)."""
+
+    device_code_hash: str
+    user_code: str
+    client_id: str
+    expires_at: float
+    state: str = "pending"
+    user_id: str | None = None
+    amr: tuple[str, ...] = ()
+    auth_time: float | None = None
+    last_poll_at: float | None = None
+
+
+@dataclass(frozen=True)
 class LiveSession:
     """An SSH session a gateway has let through and not yet ended. `has_mfa` and `has_key`
     are what the gateway decided from the certificate when the session opened; `project_id`
@@ -426,6 +443,17 @@ class Store(Protocol):
     async def take_authorization_code(
         self, code_hash: str, now: float
     ) -> AuthorizationCode | None: ...
+    async def save_device_code(self, code: DeviceCode) -> None: ...
+    async def decide_device_code(
+        self,
+        user_code: str,
+        approve: bool,
+        user_id: str,
+        amr: tuple[str, ...],
+        auth_time: float,
+        now: float,
+    ) -> bool: ...
+    async def poll_device_code(self, device_code_hash: str, now: float) -> DeviceCode | None: ...
     async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None: ...
     async def take_webauthn_challenge(
         self, challenge_id: str, user_id: str, purpose: str, bound_to: str, now: float

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from sshgate.store._accounts import AccountStore
+from sshgate.store._clisignin import CliSignInStore
 from sshgate.store._directory import Directory
 from sshgate.store._ledger import Ledger
 from sshgate.store._orgsecurity import OrgSecurityStore
@@ -28,7 +29,13 @@ from sshgate.store._securitykeys import SecurityKeyStore
 
 
 class PostgresStore(
-    Directory, ProjectCatalog, AccountStore, OrgSecurityStore, SecurityKeyStore, Ledger
+    Directory,
+    ProjectCatalog,
+    AccountStore,
+    OrgSecurityStore,
+    SecurityKeyStore,
+    CliSignInStore,
+    Ledger,
 ):
     """`Store` on PostgreSQL. Open with `await PostgresStore.open(url)`; close when done."""
 

@@ -7,6 +7,7 @@ The statements are shared with the PostgreSQL store (`_directory.py`, `_projects
 from __future__ import annotations
 
 from sshgate.store._accounts import AccountStore
+from sshgate.store._clisignin import CliSignInStore
 from sshgate.store._database import Database
 from sshgate.store._directory import Directory
 from sshgate.store._ledger import Ledger
@@ -16,7 +17,13 @@ from sshgate.store._securitykeys import SecurityKeyStore
 
 
 class SQLiteStore(
-    Directory, ProjectCatalog, AccountStore, OrgSecurityStore, SecurityKeyStore, Ledger
+    Directory,
+    ProjectCatalog,
+    AccountStore,
+    OrgSecurityStore,
+    SecurityKeyStore,
+    CliSignInStore,
+    Ledger,
 ):
     """`Store` on SQLite. Open with `await SQLiteStore.open(path)`; close when done."""
 

@@ -174,3 +174,44 @@ def api(
     )
     with urllib.request.urlopen(request, timeout=30) as response:
         return dict(json.loads(response.read()))
+
+
+def test_login_device_is_approved_in_a_browser_elsewhere(
+    deployment: Deployment, browser: object, tmp_path: Path
+) -> None:
+    d = deployment
+    d.add_user("dev")
+    dev = User(d, "dev", tmp_path)
+    dev.env["SSHGATE_API"] = console(d)
+    cli = subprocess.Popen(
+        [*CLI, "login", "--device", "--json"],
+        env=dev.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    context = browser.new_context()  # type: ignore[attr-defined]
+    try:
+        assert cli.stderr is not None
+        lines = [cli.stderr.readline() for _ in range(3)]
+        link = lines[1].strip()
+        code = lines[2].strip().rsplit(" ", 1)[-1]
+        assert link.startswith(console(d) + "/device?user_code=") and code in link
+        page = context.new_page()
+        page.goto(link)  # signed out: sign in first, then back to the code
+        page.wait_for_url("**/sign-in")
+        sign_in(page, d, "dev")
+        page.wait_for_selector("text=Allow sshgate on another computer")
+        assert page.input_value("#user-code") == code
+        page.click("button:has-text('Allow')")
+        page.wait_for_selector("text=go back to the terminal")
+        out, err = cli.communicate(timeout=60)
+    finally:
+        context.close()
+        if cli.poll() is None:
+            cli.kill()
+            cli.wait()
+    assert cli.returncode == 0, err
+    assert json.loads(out)["username"] == "dev"
+    assert dev.json("cert", "info")["key_id"] == d.users["dev"]
