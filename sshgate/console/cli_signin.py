@@ -12,7 +12,7 @@ from fastapi.responses import RedirectResponse
 from sshgate.console._web import SECURITY_HEADERS, ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
-from sshgate.services.cli_signin import DEVICE_PATH
+from sshgate.services import DEVICE_PATH
 
 __all__ = ["AFTER_SIGN_IN", "AUTHORIZE", "router"]
 

@@ -31,7 +31,7 @@ from sshgate.services.access import (
     ssh_command,
     user_access,
 )
-from sshgate.services.cli_signin import CliSignIn, Consent, TokenAnswer
+from sshgate.services.cli_signin import DEVICE_PATH, CliSignIn, Consent, TokenAnswer
 from sshgate.services.errors import (
     Forbidden,
     InvalidRequest,
@@ -47,6 +47,7 @@ from sshgate.services.reminders import Reminded, Reminders
 from sshgate.store import Store
 
 __all__ = [
+    "DEVICE_PATH",
     "Access",
     "CliSignIn",
     "Consent",
