@@ -149,3 +149,27 @@ async def test_a_burst_of_wrong_codes_checks_at_most_five_and_then_the_lock_hold
     )
     assert right.json()["error"] == "second_factor_locked"
     assert checks.calls <= second_factor.MAX_FAILURES
+
+
+async def test_a_burst_of_wrong_passwords_in_mfa_disable_checks_at_most_ten(
+    any_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = any_site
+    await site.add_user("alice")
+    secret, _ = await site.enable_mfa(await site.token("alice"))
+    site.clock.next_step()
+    bearer = await site.token("alice", totp=pyotp.TOTP(secret).at(site.clock()))
+    checks = Counted(credentials.verify_password)
+    monkeypatch.setattr(credentials, "verify_password", checks)
+    answers = await asyncio.gather(
+        *(
+            site.client.post(
+                "/api/account/mfa/disable",
+                json={"password": f"guess {i}", "code": "000000"},
+                headers=auth(bearer),
+            )
+            for i in range(BURST)
+        )
+    )
+    assert checks.calls <= FAILURE_LIMIT
+    assert [a.status_code for a in answers].count(429) >= BURST - FAILURE_LIMIT
