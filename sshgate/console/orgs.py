@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 
 from sshgate.console._web import ConsolePage, Form, iso, redirect
 from sshgate.console.pages import Page, console_router
+from sshgate.policy import MFALevel
 from sshgate.services import Reminded, git_clone_command, member_org, ssh_command
 from sshgate.store import MemberSecurity
 
@@ -139,8 +140,14 @@ async def mfa_required(org: str, page: Page) -> Response:
     principal = page.me()
     service = page.services.org_security
     turn_on = form.get("required") == "on"
+    level = _level(form.get("level"))
     if turn_on and form.get("confirm") != "yes":
-        closing = await service.sessions_to_close(principal, org)
-        return await page.render("confirm_mfa.html", org=org, closing=closing)
-    await service.switch(principal, org, turn_on, page.client)
+        closing = await service.sessions_to_close(principal, org, level)
+        return await page.render("confirm_mfa.html", org=org, closing=closing, level=level.value)
+    await service.switch(principal, org, turn_on, page.client, level)
     return redirect(page, f"/orgs/{org}/security")
+
+
+def _level(value: str) -> MFALevel:
+    """The level chosen beside the toggle: any, unless phishing-resistant was chosen."""
+    return MFALevel.PHISHING_RESISTANT if value == "phishing-resistant" else MFALevel.ANY

@@ -443,3 +443,17 @@ async def test_a_form_over_the_size_limit_is_refused_before_it_is_read(site: Sit
     await browser.get("/sign-in")
     answer = await browser.post("/sign-in", {"username": "x" * 20000, "password": "y"})
     assert answer.status_code == 413
+
+
+async def test_the_level_selector_asks_for_the_owners_own_key_login(olga: Browser) -> None:
+    """olga signed in with her authenticator code: phishing-resistant is refused, saying
+    why; level any goes through its confirmation as before."""
+    page = await olga.get("/orgs/acme/security")
+    assert 'name="level"' in page.text and "Phishing-resistant" in page.text
+    refused = await olga.post(
+        "/orgs/acme/mfa-required", {"required": "on", "level": "phishing-resistant"}
+    )
+    assert refused.status_code == 403
+    assert "sign in with a security key or passkey first" in refused.text
+    confirm = await olga.post("/orgs/acme/mfa-required", {"required": "on", "level": "any"})
+    assert confirm.status_code == 200 and 'name="level" value="any"' in confirm.text
