@@ -12,7 +12,7 @@ import pytest
 
 from sshgate.services import cli_signin
 from tests.api.conftest import Site
-from tests.api.test_console import Browser
+from tests.api.test_console import Browser, new_user_signed_in
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
 
@@ -42,10 +42,7 @@ async def decide(browser: Browser, user_code: str, decision: str) -> httpx.Respo
 
 @pytest.fixture
 async def alice(site: Site) -> Browser:
-    await site.add_user("alice")
-    browser = Browser(site)
-    await browser.sign_in("alice")
-    return browser
+    return await new_user_signed_in(site, "alice")
 
 
 async def test_approved_in_the_browser_the_cli_gets_a_session_once(

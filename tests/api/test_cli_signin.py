@@ -16,7 +16,7 @@ import pytest
 
 from sshgate.services import cli_signin
 from tests.api.conftest import Site
-from tests.api.test_console import Browser
+from tests.api.test_console import Browser, new_user_signed_in
 
 REDIRECT = "http://127.0.0.1:53123/callback"
 
@@ -71,10 +71,7 @@ async def exchange(
 
 @pytest.fixture
 async def alice(site: Site) -> Browser:
-    await site.add_user("alice")
-    browser = Browser(site)
-    await browser.sign_in("alice")
-    return browser
+    return await new_user_signed_in(site, "alice")
 
 
 async def test_allowing_gives_a_code_that_opens_a_session_with_the_sign_in_amr(

@@ -95,6 +95,14 @@ async def _secret_of(orgs: Orgs) -> str:
     return secret
 
 
+async def new_user_signed_in(site: Site, username: str) -> Browser:
+    """A new user without MFA, signed in to the Console."""
+    await site.add_user(username)
+    browser = Browser(site)
+    await browser.sign_in(username)
+    return browser
+
+
 async def browser_of(orgs: Orgs, username: str) -> Browser:
     browser = Browser(orgs.site)
     await browser.sign_in(username)

@@ -12,7 +12,7 @@ import re
 import pytest
 
 from tests.api.conftest import PUBLIC_URL, Site
-from tests.api.test_console import Browser
+from tests.api.test_console import Browser, new_user_signed_in
 from tests.support.softkey import SoftKey
 
 TICKET = re.compile(r'name="ticket" value="([^"]+)"')
@@ -57,10 +57,7 @@ async def sign_in_with_key(browser: Browser, key: SoftKey, username: str = "alic
 
 @pytest.fixture
 async def alice(site: Site) -> Browser:
-    await site.add_user("alice")
-    browser = Browser(site)
-    await browser.sign_in("alice")
-    return browser
+    return await new_user_signed_in(site, "alice")
 
 
 async def test_add_a_key_sign_out_and_sign_in_with_password_and_key(
