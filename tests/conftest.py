@@ -39,6 +39,23 @@ def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     )
 
 
+_DEV_NULL = "/dev/null"
+
+
+@pytest.fixture(autouse=True)
+def dev_null_stays_world_writable() -> object:
+    """Something run as root once left /dev/null 0600 on a developer machine, which then
+    broke every later git and ssh run as another user (the demo's login user). The test
+    that changes it fails by name, and the mode is put back so later tests (and CI runs
+    on the same machine) are not hurt by it."""
+    before = os.stat(_DEV_NULL).st_mode & 0o777
+    yield
+    after = os.stat(_DEV_NULL).st_mode & 0o777
+    if after != before:
+        os.chmod(_DEV_NULL, before)
+        pytest.fail(f"this test changed {_DEV_NULL}'s mode from {before:04o} to {after:04o}")
+
+
 TIERS = ("e2e", "integration")  # folders under tests/ whose tests carry the marker so named
 _running_e2e: bool | None = None  # None while collecting (a module may look for sshd to skip)
 
