@@ -137,7 +137,17 @@ class Config:
             return self.api.public_url.rstrip("/")
         host, port = split_host_port(self.api.listen)
         scheme = "https" if self.api.tls_cert_file else "http"
+        # Browsers refuse an IP address as a WebAuthn relying party id, and accept
+        # http://localhost as a secure context: a loopback API is named localhost so that
+        # security keys and passkeys work out of the box (init's and the demo's defaults).
+        if host in _LOOPBACK_ADDRESSES:
+            host = "localhost"
+        elif ":" in host:
+            host = f"[{host}]"
         return f"{scheme}://{host}:{port}"
+
+
+_LOOPBACK_ADDRESSES = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 _SECTIONS: dict[str, type[Any]] = {

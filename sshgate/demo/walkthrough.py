@@ -212,8 +212,8 @@ def instructions(site: DemoSite) -> list[str]:
     return [
         f"sshgate demo is running; its data lives in {site.root}"
         + (" (removed on Ctrl-C)." if site.throwaway else "."),
-        f"  gateway 127.0.0.1:{site.gateway_port}, API http://127.0.0.1:{site.api_port}",
-        f"  Console http://127.0.0.1:{site.api_port}/ (sign in as alice or bob)",
+        f"  gateway 127.0.0.1:{site.gateway_port}, API http://localhost:{site.api_port}",
+        f"  Console http://localhost:{site.api_port}/ (sign in as alice or bob)",
         f'  organization "{ORG}" requires MFA; project {p} ("Demo app"); service {s}',
         f"  log lines go to {site.root / LOG_FILE}",
         "",

@@ -166,3 +166,29 @@ def test_plain_gateway_addresses_and_networks_are_accepted(
     path.write_text(text)
     config = load_config(path, {})
     assert (config.gateway_public_host, config.gateway_public_port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("listen", "tls", "public_url", "expected"),
+    [
+        ("127.0.0.1:8022", False, "", "http://localhost:8022"),
+        ("[::1]:8022", False, "", "http://localhost:8022"),
+        ("127.0.0.1:8022", True, "", "https://localhost:8022"),
+        ("0.0.0.0:8022", False, "", "http://0.0.0.0:8022"),
+        ("[2001:db8::1]:443", True, "", "https://[2001:db8::1]:443"),
+        ("127.0.0.1:8022", False, "https://sshgate.example.com/", "https://sshgate.example.com"),
+    ],
+    ids=["loopback-v4", "loopback-v6", "loopback-tls", "any", "v6-literal", "explicit"],
+)
+def test_the_api_public_url_names_loopback_as_localhost_so_passkeys_work(
+    tmp_path: Path, listen: str, tls: bool, public_url: str, expected: str
+) -> None:
+    (tmp_path / "c.toml").write_text("")
+    config = load_config(tmp_path / "c.toml", {})
+    api = dataclasses.replace(
+        config.api,
+        listen=listen,
+        public_url=public_url,
+        tls_cert_file=tmp_path / "cert.pem" if tls else None,
+    )
+    assert dataclasses.replace(config, api=api).api_public_url == expected
