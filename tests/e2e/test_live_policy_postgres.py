@@ -23,6 +23,7 @@ from sshgate.ssh_gateway.gateway import STORE_LOST
 from tests.e2e.conftest import Deployment, start_deployment
 from tests.e2e.test_live_policy import open_interactive
 from tests.e2e.test_live_policy_windows import (
+    CHANGES,
     check_change_closes_sessions,
     check_racing_switch,
     client_on,
@@ -76,7 +77,7 @@ def pair(
         yield Pair(d, b, b_ports, proxy)
 
 
-@pytest.mark.parametrize("change", ["user-disable", "cert-revoke", "mfa-reset"])
+@pytest.mark.parametrize("change", CHANGES)
 def test_on_two_gateways_sessions_opened_just_before_the_change_are_closed(
     pair: Pair, change: str
 ) -> None:
