@@ -5,10 +5,14 @@ rendering a template.
 * The session cookie holds the login session's bearer (the same `sgs_...` a CLI login gets:
   same amr, TTL, throttles, revocation). `HttpOnly`, `SameSite=Strict`, and over HTTPS
   `Secure` with the `__Host-` prefix (no Domain, Path=/: no subdomain can set or read it).
-* CSRF: a random nonce in its own cookie; every form carries HMAC(secrets key, nonce), and a
-  POST without the matching value is refused with 403 before anything is read or done. The
+* CSRF: a random nonce in its own cookie; every form carries HMAC(secrets key, session,
+  nonce), the session being the login session's id (`anon` signed out), and a POST without
+  the matching value is refused with 403 before anything is read or done. Bound to the
+  session, a nonce planted by a sibling host (plain HTTP has no `__Host-` prefix) together
+  with a token the attacker loaded for it is worth nothing in the victim's session. The
   nonce is replaced at sign-in and sign-out.
-* Forms are `application/x-www-form-urlencoded`, at most MAX_FORM_BYTES, read here.
+* Forms are `application/x-www-form-urlencoded`, at most MAX_FORM_BYTES and MAX_FORM_FIELDS
+  (a form that needs more says so), read here; over either is 413.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ class CsrfRefused(Exception):
 
 
 class FormTooLarge(Exception):
-    """A form body over MAX_FORM_BYTES."""
+    """A form body over its byte or field bound."""
 
 
 @dataclass(frozen=True)
@@ -105,26 +109,33 @@ class ConsolePage:
 
     @property
     def csrf_token(self) -> str:
-        return self.web.csrf_token(self.nonce)
+        session = self.principal.jti if self.principal is not None else None
+        return self.web.csrf_token(self.nonce, session)
 
     def me(self) -> Principal:
         if self.principal is None:
             raise SignInNeeded()
         return self.principal
 
-    async def form(self) -> Form:
-        """The posted form, after the CSRF check (CsrfRefused) and the size bound."""
+    async def form(
+        self, max_bytes: int = MAX_FORM_BYTES, max_fields: int = MAX_FORM_FIELDS
+    ) -> Form:
+        """The posted form, after the size bounds (FormTooLarge) and the CSRF check
+        (CsrfRefused)."""
         length = self.request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_FORM_BYTES):
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
             raise FormTooLarge()
         body = b""
         async for chunk in self.request.stream():
             body += chunk
-            if len(body) > MAX_FORM_BYTES:
+            if len(body) > max_bytes:
                 raise FormTooLarge()
+        # parse_qsl counts fields the same way before it parses anything
+        if body.count(b"&") + 1 > max_fields:
+            raise FormTooLarge()
         try:
             fields = parse_qsl(
-                body.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS
+                body.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields
             )
         except (UnicodeDecodeError, ValueError):
             raise CsrfRefused() from None
@@ -223,8 +234,10 @@ class Web:
     def secure(self, request: Request) -> bool:
         return self._https or request.url.scheme == "https"
 
-    def csrf_token(self, nonce: str) -> str:
-        return self._box.keyed_hash("console-csrf", nonce.encode())
+    def csrf_token(self, nonce: str, session: str | None) -> str:
+        """The token of the forms of `session` (a login session's id; None: signed out)."""
+        bound = f"{session or 'anon'}\n{nonce}"
+        return self._box.keyed_hash("console-csrf", bound.encode())
 
     async def page(self, request: Request) -> ConsolePage:
         services = self.services_of(request)

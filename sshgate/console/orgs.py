@@ -22,6 +22,10 @@ __all__ = ["factor_label", "member_rows", "router"]
 
 router = console_router()
 MAX_SELECTED = 1000
+# The Remind form carries a row box per member ticked: sized for MAX_SELECTED of them
+# (`user=` + a username of at most 39 characters + `&`), plus csrf, all, force and only.
+REMIND_FORM_FIELDS = MAX_SELECTED + 8
+REMIND_FORM_BYTES = 49152
 
 
 FACTOR_NAMES = {"totp": "Authenticator app", "webauthn": "Security key or passkey"}
@@ -109,7 +113,8 @@ async def security(org: str, page: Page) -> Response:
 
 def _selection(form: Form) -> list[str] | str | None:
     """Who the Remind form is about: one user (More → Remind), everyone without MFA (the
-    Name checkbox), the ticked rows, or a message when nothing was chosen."""
+    Name checkbox, whatever row boxes come with it), the ticked rows, or a message when
+    nothing was chosen."""
     only = form.get("only")
     if only:
         return [only[:64]]
@@ -121,7 +126,7 @@ def _selection(form: Form) -> list[str] | str | None:
 
 @router.post("/orgs/{org}/reminders")
 async def remind(org: str, page: Page) -> Response:
-    form = await page.form()
+    form = await page.form(REMIND_FORM_BYTES, REMIND_FORM_FIELDS)
     principal = page.me()
     selection = _selection(form)
     if isinstance(selection, str):

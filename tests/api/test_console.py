@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pyotp
@@ -465,3 +466,79 @@ async def test_the_level_selector_asks_for_the_owners_own_key_login(olga: Browse
     assert "sign in with a security key or passkey first" in refused.text
     confirm = await olga.post("/orgs/acme/mfa-required", {"required": "on", "level": "any"})
     assert confirm.status_code == 200 and 'name="level" value="any"' in confirm.text
+
+
+# form limits of the Remind form (Name ticked in a large org) and the session-bound CSRF token
+
+
+async def _post_fields(
+    browser: Browser, path: str, fields: list[tuple[str, str]]
+) -> httpx.Response:
+    body = urlencode([("csrf", browser.csrf), *fields])
+    return await browser.client.post(
+        path, content=body, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+
+
+async def test_remind_with_name_and_400_row_boxes_reminds_every_member_without_mfa(
+    orgs: Orgs, olga: Browser
+) -> None:
+    """What console.js used to send for an org with 400 members without MFA: the Name box
+    and a box per row. The form is not refused for its field count, and the server honours
+    Name (everyone without MFA, whatever rows come with it)."""
+    await olga.get("/orgs/acme/security")
+    rows = [("user", name) for name in ("adam", "bob", "carol")]
+    rows += [("user", f"member{i:03d}") for i in range(397)]
+    answer = await _post_fields(olga, "/orgs/acme/reminders", [("all", "without-mfa"), *rows])
+    assert answer.status_code == 200, answer.text[:300]
+    # this site has no mail server: every member without MFA was tried, and only they
+    tried = re.findall(r"Not sent to ([a-z0-9]+):", answer.text)
+    assert sorted(tried) == ["adam", "bob", "carol"]
+    assert "member000" not in answer.text
+
+
+async def test_a_form_with_too_many_fields_is_413_not_a_csrf_refusal(
+    orgs: Orgs, olga: Browser
+) -> None:
+    await olga.get("/tokens")
+    tokens = await _post_fields(olga, "/tokens", [("name", "ci")] + [("x", "")] * 400)
+    assert tokens.status_code == 413 and "expired" not in tokens.text
+    await olga.get("/orgs/acme/security")
+    rows = [("user", f"m{i}") for i in range(1100)]
+    reminded = await _post_fields(olga, "/orgs/acme/reminders", rows)
+    assert reminded.status_code == 413 and "expired" not in reminded.text
+    members = await orgs.site.store.list_member_security("acme")
+    assert all(m.last_reminded is None for m in members)
+
+
+def _plant_csrf_nonce(browser: Browser, nonce: str) -> None:
+    """What a sibling host can do over plain HTTP: set the victim's csrf cookie."""
+    jar = browser.client.cookies.jar
+    for cookie in list(jar):
+        if cookie.name == "sshgate_csrf":
+            jar.clear(cookie.domain, cookie.path, cookie.name)
+    browser.client.cookies.set("sshgate_csrf", nonce, domain="sshgate.test", path="/")
+
+
+def _csrf_nonce(browser: Browser) -> str:
+    return next(c.value for c in browser.client.cookies.jar if c.name == "sshgate_csrf") or ""
+
+
+@pytest.mark.parametrize("attacker", ["signed-out", "bob"])
+async def test_a_planted_csrf_nonce_with_its_token_from_another_session_is_refused(
+    orgs: Orgs, olga: Browser, attacker: str
+) -> None:
+    """The attacker loads a form (signed out, or in their own session), plants that nonce as
+    the victim's csrf cookie and posts the token they were given with the victim's session:
+    403, nothing done. The victim's own token still works."""
+    other = Browser(orgs.site) if attacker == "signed-out" else await browser_of(orgs, attacker)
+    await other.get("/sign-in" if attacker == "signed-out" else "/tokens")
+    nonce, token = _csrf_nonce(other), other.csrf
+    _plant_csrf_nonce(olga, nonce)
+    answer = await olga.post("/tokens", {"name": "planted"}, token)
+    assert answer.status_code == 403
+    assert len(await orgs.site.store.list_api_tokens(orgs.ids["olga"])) == 1  # the fixture's
+    await olga.get("/tokens")
+    assert (await olga.post("/tokens", {"name": "mine"})).status_code == 201
+    assert len(await orgs.site.store.list_api_tokens(orgs.ids["olga"])) == 2
+    await other.client.aclose()
