@@ -9,6 +9,12 @@ that is not a trusted proxy is the client itself, whatever it sends. An entry th
 an IP address (`unknown`, an obfuscated name, garbage) ends the walk at the trusted hop that
 handed it over: that hop is then the best address known.
 
+Both headers are walked, each on its own. A proxy that writes one of them passes the other
+through as the client sent it (nginx's `proxy_add_x_forwarded_for` and HAProxy's `option
+forwardfor` append to `X-Forwarded-For` and leave `Forwarded` alone), so neither can be
+preferred: when both are present and name different clients, `ConflictingForwarding` is
+raised and the request is refused (fail closed). When only one is present, it is used.
+
 Pure: `client_address` takes the peer, the trusted networks and the header values.
 """
 
@@ -17,12 +23,16 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 
-__all__ = ["MAX_HOPS", "Network", "client_address", "networks"]
+__all__ = ["MAX_HOPS", "ConflictingForwarding", "Network", "client_address", "networks"]
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # Hops read from the right; a longer chain is cut (every header is also bounded in size).
 MAX_HOPS = 32
+
+
+class ConflictingForwarding(ValueError):
+    """`Forwarded` and `X-Forwarded-For` from a trusted proxy name different clients."""
 
 
 def networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
@@ -37,11 +47,24 @@ def client_address(
     x_forwarded_for: Sequence[str] = (),
 ) -> str:
     """The client's address, as text. `forwarded` and `x_forwarded_for` are the values of
-    every such header line, in order; `Forwarded` wins when both are present."""
+    every such header line, in order. ConflictingForwarding when both are present and their
+    chains end at different clients."""
     hop = _address(peer)
     if hop is None or not _trusted(hop, trusted):
         return peer
-    chain = _forwarded_for(forwarded) if forwarded else _x_forwarded_for(x_forwarded_for)
+    clients: set[Address] = set()
+    if forwarded:
+        clients.add(_walk(hop, trusted, _forwarded_for(forwarded)))
+    if x_forwarded_for:
+        clients.add(_walk(hop, trusted, _x_forwarded_for(x_forwarded_for)))
+    if len(clients) > 1:
+        raise ConflictingForwarding()
+    return str(clients.pop()) if clients else str(hop)
+
+
+def _walk(hop: Address, trusted: Sequence[Network], chain: Sequence[str]) -> Address:
+    """From the trusted peer `hop` leftwards along `chain`: the first untrusted address, or
+    the last trusted hop when the chain ends or names something that is not an address."""
     for entry in reversed(chain[-MAX_HOPS:]):
         address = _address(entry)
         if address is None:
@@ -49,7 +72,7 @@ def client_address(
         hop = address
         if not _trusted(hop, trusted):
             break
-    return str(hop)
+    return hop
 
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:

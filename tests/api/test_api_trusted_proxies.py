@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from sshgate.accounts.bearer import bearer_hash
+from sshgate.api.app import CONFLICTING_FORWARDING
 from sshgate.ca.certificate import parse_certificate_line
 from sshgate.store import SQLiteStore
 from tests.api.conftest import PASSWORD, Site, auth, make_config, open_site, user_public_key
@@ -94,3 +95,39 @@ async def test_forwarding_headers_from_an_untrusted_peer_are_ignored(site: Site)
         failed = await login_from(site, f"203.0.113.{i}", f"nobody{i}", "guess")
         assert failed.status_code == 401
     assert (await login_from(site, "198.51.100.9", "alice", PASSWORD)).status_code == 429
+
+
+async def test_a_client_forwarded_header_against_the_proxys_x_forwarded_for_is_refused(
+    proxied: Site,
+) -> None:
+    """nginx and HAProxy append to X-Forwarded-For and pass the client's own Forwarded on:
+    headers naming different clients are refused with 400 before the password is checked,
+    so no throttle slot is taken (the ten wrong passwords below count for nobody)."""
+    await proxied.add_user("alice")
+    for i in range(12):
+        refused = await proxied.client.post(
+            "/api/auth/login",
+            json={"username": "alice", "password": "guess"},
+            headers={"X-Forwarded-For": "203.0.113.7", "Forwarded": f"for=198.51.100.{i}"},
+        )
+        assert refused.status_code == 400
+        assert refused.json() == {
+            "error": "conflicting_forwarding",
+            "message": CONFLICTING_FORWARDING,
+        }
+    page = await proxied.client.post(
+        "/sign-in",
+        data={"username": "alice", "password": "guess"},
+        headers={"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=198.51.100.1"},
+    )
+    assert page.status_code == 400 and page.headers["content-type"].startswith("text/html")
+    assert CONFLICTING_FORWARDING in page.text
+    assert page.headers["X-Frame-Options"] == "DENY"
+    agreeing = await proxied.client.post(
+        "/api/auth/login",
+        json={"username": "alice", "password": PASSWORD},
+        headers={"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=203.0.113.7"},
+    )
+    assert agreeing.status_code == 200
+    session = await proxied.store.get_login_session(bearer_hash(agreeing.json()["token"]))
+    assert session is not None and session.client == "203.0.113.7"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sshgate.api.forwarded import MAX_HOPS, client_address, networks
+from sshgate.api.forwarded import MAX_HOPS, ConflictingForwarding, client_address, networks
 
 TRUSTED = networks(["10.0.0.0/8", "2001:db8:ffff::/48"])
 
@@ -25,7 +25,8 @@ TRUSTED = networks(["10.0.0.0/8", "2001:db8:ffff::/48"])
         ("10.0.0.1", [], ["fe80::1%eth0"], "10.0.0.1"),
         ("10.0.0.1", ['for="[2001:db8::7]:4711";proto=https'], [], "2001:db8::7"),
         ("10.0.0.1", ["for=192.0.2.60;by=10.0.0.1, for=10.0.0.9"], [], "192.0.2.60"),
-        ("10.0.0.1", ["For=192.0.2.60"], ["198.51.100.1"], "192.0.2.60"),
+        ("10.0.0.1", ["For=192.0.2.60"], ["192.0.2.60"], "192.0.2.60"),
+        ("10.0.0.1", ["for=192.0.2.60, for=10.0.0.2"], ["6.6.6.6, 192.0.2.60"], "192.0.2.60"),
         ("10.0.0.1", ["proto=https"], [], "10.0.0.1"),
         ("::ffff:10.0.0.1", [], ["198.51.100.1"], "198.51.100.1"),
         ("2001:db8:ffff::1", [], ["2001:db8::9"], "2001:db8::9"),
@@ -44,7 +45,8 @@ TRUSTED = networks(["10.0.0.0/8", "2001:db8:ffff::/48"])
         "zone-id-is-not-a-client",
         "forwarded-ipv6-quoted-with-port",
         "forwarded-two-elements",
-        "forwarded-wins-over-x-forwarded-for",
+        "both-headers-agree",
+        "both-headers-agree-past-a-trusted-hop-and-a-lie",
         "forwarded-element-without-for",
         "ipv4-mapped-peer",
         "ipv6-proxy",
@@ -52,6 +54,32 @@ TRUSTED = networks(["10.0.0.0/8", "2001:db8:ffff::/48"])
 )
 def test_client_address(peer: str, forwarded: list[str], xff: list[str], client: str) -> None:
     assert client_address(peer, TRUSTED, forwarded, xff) == client
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "xff"),
+    [
+        (["for=198.51.100.77"], ["203.0.113.9"]),
+        (["for=192.0.2.60"], ["6.6.6.6, 198.51.100.1"]),
+        (["for=198.51.100.77", "for=203.0.113.9"], ["198.51.100.1"]),
+        (["proto=https"], ["198.51.100.1"]),
+        (["for=10.0.0.3"], ["198.51.100.1, 10.0.0.2"]),
+    ],
+    ids=[
+        "client-sent-forwarded-proxy-appended-xff",
+        "different-clients",
+        "two-forwarded-lines",
+        "forwarded-without-for-stops-at-the-proxy",
+        "all-trusted-forwarded-against-a-client",
+    ],
+)
+def test_headers_naming_different_clients_conflict(forwarded: list[str], xff: list[str]) -> None:
+    with pytest.raises(ConflictingForwarding):
+        client_address("10.0.0.5", TRUSTED, forwarded, xff)
+
+
+def test_an_untrusted_peer_is_the_client_whatever_its_headers_say() -> None:
+    assert client_address("203.0.113.5", TRUSTED, ["for=1.2.3.4"], ["5.6.7.8"]) == "203.0.113.5"
 
 
 def test_a_long_chain_of_trusted_hops_is_cut() -> None:
