@@ -55,7 +55,7 @@ from sshgate.accounts.relying_party import (
 from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.policy import User
-from sshgate.store import AuditEvent, SecurityKey, Store, WebAuthnChallenge
+from sshgate.store import AuditEvent, KeyRemoval, SecurityKey, Store, WebAuthnChallenge
 
 __all__ = ["CHALLENGE_TTL", "AddedKey", "Ceremony", "SecurityKeys"]
 
@@ -264,17 +264,27 @@ class SecurityKeys:
             raise KeyNotFound()
         if await self._passwords.verify(user.username, password, client) is None:
             raise WrongPassword()
-        if len(keys) == 1:
-            if not code:
-                raise InvalidCode(
-                    "removing your last security key needs a code from your authenticator app"
-                    " or a recovery code"
-                )
-            await self._second_factor.verify(user.id, code)
-        removed, ended = await self._store.remove_security_key(user.id, key_id, self._now())
-        if not removed:
+        # The list above may be stale by now (another removal racing): it only decides to ask
+        # for the code early; the store decides "last" in the delete's own transaction.
+        code_verified = len(keys) == 1
+        if code_verified:
+            await self._verify_removal_code(user, code)
+        outcome, ended = await self._store.remove_security_key(
+            user.id, key_id, self._now(), code_verified
+        )
+        if outcome is KeyRemoval.LAST:
+            await self._verify_removal_code(user, None)  # refuses: a code is needed now
+        if outcome is not KeyRemoval.REMOVED:
             raise KeyNotFound()
         return ended
+
+    async def _verify_removal_code(self, user: User, code: str | None) -> None:
+        if not code:
+            raise InvalidCode(
+                "removing your last security key needs a code from your authenticator app"
+                " or a recovery code"
+            )
+        await self._second_factor.verify(user.id, code)
 
     async def _ceremony(self, user: User, purpose: str, bound_to: str, options: Any) -> Ceremony:
         now = self._now()

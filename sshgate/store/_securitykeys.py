@@ -9,7 +9,10 @@ backends.
   one conditional UPDATE, so two assertions racing with one counter value cannot both pass.
 * Adding the first key of a user without MFA turns MFA on in the same transaction (with the
   recovery codes the caller made), as "Verify & save" does for an authenticator app.
-* Removing the last key of a user who has no authenticator app turns MFA off as disabling it
+* A key is removed only while another second factor remains (another key, an authenticator
+  app) or with a code verified for the removal, decided in the delete's transaction with the
+  user's row locked, so two removals racing cannot take away the last factor without a code.
+  Removing the last key of a user who has no authenticator app turns MFA off as disabling it
   does (sessions end, certificates count as without `mfa`).
 """
 
@@ -21,7 +24,7 @@ from sshgate.store._accounts import _disable_mfa, _set_recovery_codes
 from sshgate.store._ledger import bump_policy_version
 from sshgate.store._rows import Row
 from sshgate.store._sql import Database
-from sshgate.store.base import SecurityKey, WebAuthnChallenge
+from sshgate.store.base import KeyRemoval, SecurityKey, WebAuthnChallenge
 
 _KEY = "id, user_id, name, credential_id, public_key, sign_count, created_at, last_used_at"
 
@@ -103,20 +106,37 @@ class SecurityKeyStore:
                 )
         return bool(found)
 
-    async def remove_security_key(self, user_id: str, key_id: str, at: float) -> tuple[bool, int]:
-        """Remove one of the user's keys. When it was the last of a user without an
-        authenticator app, MFA goes off as `disable_mfa` does. Returns (removed, sessions
-        ended)."""
+    async def remove_security_key(
+        self, user_id: str, key_id: str, at: float, code_verified: bool
+    ) -> tuple[KeyRemoval, int]:
+        """Remove one of the user's keys, only while another second factor remains (another
+        key or an authenticator app) unless a code was verified for this removal: the
+        decision is taken in the delete's transaction, the user's row locked first, so two
+        removals racing cannot both take the "not the last" branch. Without another factor
+        and without a code, nothing changes and the answer is LAST. When the last factor
+        goes, MFA goes off as `disable_mfa` does. Returns (outcome, sessions ended)."""
         async with self._db.write() as tx:
+            # The lock: PostgreSQL (read committed) makes the other removal wait here, and its
+            # next statements see what this one committed; SQLite's write lock is global.
             if not await tx.rows(
-                "DELETE FROM security_keys WHERE id = ? AND user_id = ? RETURNING id",
-                key_id,
-                user_id,
+                "UPDATE users SET mfa_enabled = mfa_enabled WHERE id = ? RETURNING id", user_id
             ):
-                return False, 0
+                return KeyRemoval.NOT_FOUND, 0
+            if not await tx.one(
+                "SELECT 1 FROM security_keys WHERE id = ? AND user_id = ?", key_id, user_id
+            ):
+                return KeyRemoval.NOT_FOUND, 0
+            if not code_verified and not await tx.one(
+                "SELECT 1 FROM users u WHERE u.id = ? AND (u.mfa_secret_enc IS NOT NULL"
+                " OR EXISTS (SELECT 1 FROM security_keys k WHERE k.user_id = u.id AND k.id <> ?))",
+                user_id,
+                key_id,
+            ):
+                return KeyRemoval.LAST, 0
+            await tx.rows("DELETE FROM security_keys WHERE id = ? AND user_id = ?", key_id, user_id)
             ended = 0
             # The last key of a user without an authenticator app: nothing left to sign in
-            # with as a second factor, so MFA goes off (the service asked for both first).
+            # with as a second factor, so MFA goes off (a code was verified for it).
             if await tx.one(
                 "SELECT 1 FROM users u WHERE u.id = ? AND u.mfa_enabled = 1"
                 " AND u.mfa_secret_enc IS NULL"
@@ -125,7 +145,7 @@ class SecurityKeyStore:
             ):
                 ended = await _disable_mfa(tx, user_id, at)
             await bump_policy_version(tx)
-        return True, ended
+        return KeyRemoval.REMOVED, ended
 
     async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None:
         """Keep a new challenge (and forget expired ones)."""

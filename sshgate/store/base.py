@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal, Protocol
 
 from sshgate.policy import (
@@ -234,6 +235,15 @@ class SecurityKey:
     last_used_at: float | None = None
 
 
+class KeyRemoval(Enum):
+    """What `remove_security_key` did: REMOVED, NOT_FOUND (no such key of the user), or LAST
+    (it is the user's last second factor and no code was verified for its removal)."""
+
+    REMOVED = "removed"
+    NOT_FOUND = "not_found"
+    LAST = "last"
+
+
 @dataclass(frozen=True)
 class WebAuthnChallenge:
     """A WebAuthn ceremony in flight: `purpose` "register" or "authenticate", `challenge` in
@@ -437,8 +447,8 @@ class Store(Protocol):
         self, user_id: str, key_id: str, sign_count: int, at: float
     ) -> bool: ...
     async def remove_security_key(
-        self, user_id: str, key_id: str, at: float
-    ) -> tuple[bool, int]: ...
+        self, user_id: str, key_id: str, at: float, code_verified: bool
+    ) -> tuple[KeyRemoval, int]: ...
     async def save_authorization_code(self, code: AuthorizationCode) -> None: ...
     async def take_authorization_code(
         self, code_hash: str, now: float

@@ -6,6 +6,7 @@ signature counter that goes backwards (audited), removing the last key without a
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -203,6 +204,30 @@ async def test_a_key_that_is_not_the_last_goes_with_the_password_alone(
     assert removed.status_code == 200 and removed.json()["sessions_ended"] == 0
     listed = (await site.client.get("/api/account/security-keys", headers=auth(alice))).json()
     assert [k["name"] for k in listed["items"]] == ["spare"]
+
+
+async def test_removing_both_keys_at_once_without_a_code_leaves_one_key_and_mfa_on(
+    site: Site, alice: str
+) -> None:
+    first = (await add_key(site, alice, SoftKey(RP_ID, ORIGIN))).json()
+    second = (await add_key(site, alice, SoftKey(RP_ID, ORIGIN), "spare")).json()
+    both = await asyncio.gather(
+        *(
+            site.client.post(
+                f"/api/account/security-keys/{key['id']}/remove",
+                json={"password": PASSWORD},
+                headers=auth(alice),
+            )
+            for key in (first, second)
+        )
+    )
+    assert sorted(r.status_code for r in both) == [200, 400], [r.text for r in both]
+    refused = next(r for r in both if r.status_code == 400)
+    assert refused.json()["error"] == "invalid_code"
+    account = (await site.client.get("/api/account", headers=auth(alice))).json()
+    assert account["mfa"] is True
+    listed = (await site.client.get("/api/account/security-keys", headers=auth(alice))).json()
+    assert len(listed["items"]) == 1
 
 
 async def test_an_app_user_adds_a_key_without_new_recovery_codes(site: Site, alice: str) -> None:
