@@ -95,8 +95,10 @@ class PasswordChanged:
 
 async def end_user_access(store: Store, user_id: str, now: float) -> PasswordChanged:
     """What a password change, a password reset and a user disable end, in one place: every
-    login session and API token of the user and every certificate they hold."""
+    login session and API token of the user and every certificate they hold, and the
+    `login --web` / `--device` grants they allowed that the CLI has not taken yet."""
     ended = await store.revoke_user_sessions(user_id, now)
+    await store.forget_cli_grants(user_id)
     tokens = await store.revoke_user_tokens(user_id, now)
     revoked = await store.revoke_user_certificates(user_id, now)
     return PasswordChanged(ended, revoked, tokens)
@@ -218,9 +220,28 @@ class Accounts:
         ttl: int | None = None,
     ) -> LoginResult:
         """Record a login session for an already authenticated user."""
+        token, session = self._new_session(user, amr, auth_time, client, ttl)
+        await self._store.create_login_session(session)
+        return LoginResult(token, session.id, user, amr, auth_time, session.expires_at)
+
+    async def open_session_within(
+        self, user: User, amr: tuple[str, ...], auth_time: float, client: str, approving_id: str
+    ) -> LoginResult | None:
+        """A login session allowed by the login session `approving_id` (`login --web`,
+        `--device`): opened only while that one is live, and ending no later than it, so
+        repeating the grant never extends a session. None when it is no longer live."""
+        token, session = self._new_session(user, amr, auth_time, client, None)
+        stored = await self._store.create_login_session_within(session, approving_id, self._now())
+        if stored is None:
+            return None
+        return LoginResult(token, stored.id, user, amr, auth_time, stored.expires_at)
+
+    def _new_session(
+        self, user: User, amr: tuple[str, ...], auth_time: float, client: str, ttl: int | None
+    ) -> tuple[str, LoginSession]:
         now = self._now()
         token = new_bearer("session")
-        session = LoginSession(
+        return token, LoginSession(
             id=str(uuid.uuid4()),
             user_id=user.id,
             token_hash=bearer_hash(token),
@@ -230,8 +251,6 @@ class Accounts:
             expires_at=now + (self._session_ttl if ttl is None else ttl),
             client=client or None,
         )
-        await self._store.create_login_session(session)
-        return LoginResult(token, session.id, user, amr, auth_time, session.expires_at)
 
     async def session_from_token(self, bearer: str) -> Principal:
         """The caller behind a session or API token bearer; InvalidToken when it is unknown,
@@ -273,6 +292,7 @@ class Accounts:
                 "an API token is not a login session: revoke it with DELETE /api/tokens/{id}"
             )
         await self._store.revoke_login_session(principal.jti, self._now())
+        await self._store.forget_cli_grants(principal.user.id, principal.jti)
 
     # password
 

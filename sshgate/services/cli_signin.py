@@ -359,6 +359,7 @@ class CliSignIn:
                     amr=principal.amr,
                     auth_time=float(principal.auth_time),
                     expires_at=self._now() + CODE_TTL,
+                    session_id=principal.jti,
                 )
             )
         return str(dict(headers)["Location"])
@@ -383,12 +384,27 @@ class CliSignIn:
         if status != 200 or exchange.taken is None or exchange.user is None:
             return TokenAnswer(status, dict(body))
         stored = exchange.taken.stored
-        return await self._session(exchange.user, stored.amr, stored.auth_time, client)
+        return await self._session(
+            exchange.user, stored.amr, stored.auth_time, client, stored.session_id
+        )
 
     async def _session(
-        self, user: User, amr: tuple[str, ...], auth_time: float, client: str
+        self,
+        user: User,
+        amr: tuple[str, ...],
+        auth_time: float,
+        client: str,
+        approving_id: str | None,
     ) -> TokenAnswer:
-        opened = await self._accounts.open_session(user, amr, auth_time, client)
+        """The CLI's new session, only while the session that allowed it is live (not logged
+        out, not ended by a password change or reset) and ending no later than it."""
+        opened = (
+            await self._accounts.open_session_within(user, amr, auth_time, client, approving_id)
+            if approving_id
+            else None
+        )
+        if opened is None:
+            return TokenAnswer(400, {"error": "invalid_grant"})
         return TokenAnswer(
             200,
             {
@@ -429,7 +445,13 @@ class CliSignIn:
         if not code:
             return False
         return await self._store.decide_device_code(
-            code, approve, principal.user.id, principal.amr, float(principal.auth_time), self._now()
+            code,
+            approve,
+            principal.user.id,
+            principal.amr,
+            float(principal.auth_time),
+            principal.jti,
+            self._now(),
         )
 
     async def _device_token(
@@ -453,4 +475,6 @@ class CliSignIn:
                 status if status != 200 else 400,
                 dict(body) if status != 200 else {"error": "invalid_grant"},
             )
-        return await self._session(user, stored.amr, stored.auth_time or now, client)
+        return await self._session(
+            user, stored.amr, stored.auth_time or now, client, stored.session_id
+        )

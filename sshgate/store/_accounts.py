@@ -11,6 +11,7 @@ durations) come from `sshgate.accounts`; this module only makes them atomic.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from sshgate.store._ledger import bump_policy_version
 from sshgate.store._rows import Row, decode_amr, encode_amr
@@ -27,6 +28,7 @@ from sshgate.store.base import (
 )
 
 _SESSION = "id, user_id, token_hash, amr, auth_time, created_at, expires_at, revoked_at, client"
+_INSERT_SESSION = f"INSERT INTO login_sessions ({_SESSION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _TOKEN = (
     "id, user_id, name, token_hash, amr, auth_time, created_at, revoked_at, last_used_at,"
     " scope, expires_at"
@@ -90,7 +92,29 @@ async def _revoke_certificates_of(tx: Transaction, user_id: str, jti: str, at: f
     )
 
 
+def _session_values(session: LoginSession) -> tuple[object, ...]:
+    return (
+        session.id,
+        session.user_id,
+        session.token_hash,
+        encode_amr(session.amr),
+        session.auth_time,
+        session.created_at,
+        session.expires_at,
+        session.revoked_at,
+        session.client,
+    )
+
+
+async def lock_user(tx: Transaction, user_id: str) -> bool:
+    """Take the user's row for the rest of the transaction (PostgreSQL makes another writer
+    of it wait; SQLite's write lock is global): what ends a user's sessions and what opens one
+    under another session serialize on it. False when the user does not exist."""
+    return bool(await tx.rows("UPDATE users SET id = id WHERE id = ? RETURNING id", user_id))
+
+
 async def _end_sessions(tx: Transaction, user_id: str, at: float) -> int:
+    await lock_user(tx, user_id)
     ended = await tx.rows(
         "UPDATE login_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
         " RETURNING id",
@@ -139,18 +163,34 @@ class AccountStore:
 
     async def create_login_session(self, session: LoginSession) -> None:
         await self._db.rows(
-            f"INSERT INTO login_sessions ({_SESSION}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            session.id,
-            session.user_id,
-            session.token_hash,
-            encode_amr(session.amr),
-            session.auth_time,
-            session.created_at,
-            session.expires_at,
-            session.revoked_at,
-            session.client,
+            _INSERT_SESSION,
+            *_session_values(session),
             conflict="login session already exists",
         )
+
+    async def create_login_session_within(
+        self, session: LoginSession, approving_id: str, now: float
+    ) -> LoginSession | None:
+        """Record `session` only while the login session `approving_id` of the same user is
+        live (not revoked, not expired), ending no later than it; None otherwise. Checked and
+        written with the user's row locked, so a revocation of the user's sessions running at
+        the same time either sees the new session or is seen by the check."""
+        async with self._db.write(conflict="login session already exists") as tx:
+            await lock_user(tx, session.user_id)
+            approving = await tx.one(
+                "SELECT expires_at FROM login_sessions WHERE id = ? AND user_id = ?"
+                " AND revoked_at IS NULL AND expires_at > ?",
+                approving_id,
+                session.user_id,
+                now,
+            )
+            if approving is None:
+                return None
+            session = replace(
+                session, expires_at=min(session.expires_at, float(approving["expires_at"]))
+            )
+            await tx.rows(_INSERT_SESSION, *_session_values(session))
+        return session
 
     async def get_login_session(self, token_hash: str) -> LoginSession | None:
         """The session whose bearer hashes to `token_hash`, revoked or expired ones included."""
@@ -164,6 +204,9 @@ class AccountStore:
         certificate never outlives its login session). False when no live session has this
         id."""
         async with self._db.write() as tx:
+            owner = await tx.one("SELECT user_id FROM login_sessions WHERE id = ?", session_id)
+            if owner is not None:
+                await lock_user(tx, str(owner["user_id"]))  # see create_login_session_within
             found = await tx.rows(
                 "UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
                 " RETURNING user_id",

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sshgate.store._accounts import _disable_mfa, _set_recovery_codes
+from sshgate.store._accounts import _disable_mfa, _set_recovery_codes, lock_user
 from sshgate.store._ledger import bump_policy_version
 from sshgate.store._rows import Row
 from sshgate.store._sql import Database
@@ -118,9 +118,7 @@ class SecurityKeyStore:
         async with self._db.write() as tx:
             # The lock: PostgreSQL (read committed) makes the other removal wait here, and its
             # next statements see what this one committed; SQLite's write lock is global.
-            if not await tx.rows(
-                "UPDATE users SET mfa_enabled = mfa_enabled WHERE id = ? RETURNING id", user_id
-            ):
+            if not await lock_user(tx, user_id):
                 return KeyRemoval.NOT_FOUND, 0
             if not await tx.one(
                 "SELECT 1 FROM security_keys WHERE id = ? AND user_id = ?", key_id, user_id

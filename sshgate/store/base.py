@@ -271,6 +271,7 @@ class AuthorizationCode:
     amr: tuple[str, ...]
     auth_time: float
     expires_at: float
+    session_id: str | None = None  # the login session that allowed it
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ class DeviceCode:
     amr: tuple[str, ...] = ()
     auth_time: float | None = None
     last_poll_at: float | None = None
+    session_id: str | None = None  # the login session that approved it
 
 
 @dataclass(frozen=True)
@@ -379,6 +381,9 @@ class Store(Protocol):
 
     # accounts: login sessions, API tokens, second factor, password throttle
     async def create_login_session(self, session: LoginSession) -> None: ...
+    async def create_login_session_within(
+        self, session: LoginSession, approving_id: str, now: float
+    ) -> LoginSession | None: ...
     async def get_login_session(self, token_hash: str) -> LoginSession | None: ...
     async def revoke_login_session(self, session_id: str, at: float) -> bool: ...
     async def revoke_user_sessions(self, user_id: str, at: float) -> int: ...
@@ -461,9 +466,11 @@ class Store(Protocol):
         user_id: str,
         amr: tuple[str, ...],
         auth_time: float,
+        session_id: str,
         now: float,
     ) -> bool: ...
     async def poll_device_code(self, device_code_hash: str, now: float) -> DeviceCode | None: ...
+    async def forget_cli_grants(self, user_id: str, session_id: str | None = None) -> int: ...
     async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None: ...
     async def take_webauthn_challenge(
         self, challenge_id: str, user_id: str, purpose: str, bound_to: str, now: float

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from sshgate.accounts.service import DEFAULT_SESSION_TTL
 from sshgate.services import cli_signin
 from tests.api.conftest import Site
+from tests.api.test_cli_signin import ENDINGS, session_end
 from tests.api.test_console import Browser, new_user_signed_in
 
 GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -94,3 +96,26 @@ async def test_polling_faster_than_the_interval_answers_slow_down(site: Site) ->
 async def test_an_unknown_device_code_is_refused(site: Site) -> None:
     refused = await poll(site, "not-a-device-code")
     assert refused.status_code == 400 and refused.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+async def test_an_approval_is_refused_once_the_session_that_approved_it_ended(
+    site: Site, alice: Browser, ending: str
+) -> None:
+    started = await start(site)
+    assert (await decide(alice, started["user_code"], "allow")).status_code == 200
+    await ENDINGS[ending](alice)
+    refused = await poll(site, started["device_code"])
+    assert refused.status_code == 400, refused.text
+    assert "access_token" not in refused.json()
+
+
+async def test_the_cli_session_ends_no_later_than_the_session_that_approved_it(
+    site: Site, alice: Browser
+) -> None:
+    site.clock.now += DEFAULT_SESSION_TTL - 100  # the Console session has 100 s left
+    started = await start(site)
+    assert (await decide(alice, started["user_code"], "allow")).status_code == 200
+    token = await poll(site, started["device_code"])
+    assert token.status_code == 200, token.text
+    assert await session_end(site, token.json()["access_token"]) <= site.clock.now + 100

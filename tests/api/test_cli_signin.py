@@ -14,8 +14,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 
+from sshgate.accounts.bearer import bearer_hash
+from sshgate.accounts.service import DEFAULT_SESSION_TTL
 from sshgate.services import cli_signin
-from tests.api.conftest import Site
+from tests.api.conftest import PASSWORD, Site
 from tests.api.test_console import Browser, new_user_signed_in
 
 REDIRECT = "http://127.0.0.1:53123/callback"
@@ -67,6 +69,31 @@ async def exchange(
             "redirect_uri": redirect,
         },
     )
+
+
+async def change_password(browser: Browser) -> None:
+    await browser.get("/profile")
+    new = "a brand new passphrase 42"
+    changed = await browser.post(
+        "/profile/password",
+        {"old_password": PASSWORD, "new_password": new, "confirm_password": new},
+    )
+    assert changed.status_code == 200 and "Your password was changed" in changed.text
+
+
+async def sign_out(browser: Browser) -> None:
+    await browser.get("/profile")
+    assert (await browser.post("/sign-out")).status_code in (200, 303)
+
+
+async def session_end(site: Site, bearer: str) -> float:
+    session = await site.store.get_login_session(bearer_hash(bearer))
+    assert session is not None
+    return session.expires_at
+
+
+# what ends the Console session that allowed a grant, before the CLI takes it
+ENDINGS = {"password change": change_password, "sign-out": sign_out}
 
 
 @pytest.fixture
@@ -155,3 +182,24 @@ async def test_a_signed_out_browser_signs_in_first_and_comes_back(site: Site) ->
     assert first.status_code == 303 and first.headers["location"] == "/sign-in"
     signed = await browser.sign_in("alice")
     assert signed.headers["location"] == url
+
+
+@pytest.mark.parametrize("ending", sorted(ENDINGS))
+async def test_a_code_is_refused_once_the_session_that_allowed_it_ended(
+    site: Site, alice: Browser, ending: str
+) -> None:
+    verifier, challenge = pkce()
+    code = (await allow(alice, challenge))["code"][0]
+    await ENDINGS[ending](alice)
+    refused = await exchange(site, code, verifier)
+    assert refused.status_code == 400 and refused.json()["error"] == "invalid_grant"
+
+
+async def test_the_cli_session_ends_no_later_than_the_session_that_allowed_it(
+    site: Site, alice: Browser
+) -> None:
+    site.clock.now += DEFAULT_SESSION_TTL - 100  # the Console session has 100 s left
+    verifier, challenge = pkce()
+    token = await exchange(site, (await allow(alice, challenge))["code"][0], verifier)
+    assert token.status_code == 200, token.text
+    assert await session_end(site, token.json()["access_token"]) <= site.clock.now + 100
