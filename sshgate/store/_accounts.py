@@ -106,15 +106,7 @@ def _session_values(session: LoginSession) -> tuple[object, ...]:
     )
 
 
-async def lock_user(tx: Transaction, user_id: str) -> bool:
-    """Take the user's row for the rest of the transaction (PostgreSQL makes another writer
-    of it wait; SQLite's write lock is global): what ends a user's sessions and what opens one
-    under another session serialize on it. False when the user does not exist."""
-    return bool(await tx.rows("UPDATE users SET id = id WHERE id = ? RETURNING id", user_id))
-
-
 async def _end_sessions(tx: Transaction, user_id: str, at: float) -> int:
-    await lock_user(tx, user_id)
     ended = await tx.rows(
         "UPDATE login_sessions SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL"
         " RETURNING id",
@@ -173,10 +165,10 @@ class AccountStore:
     ) -> LoginSession | None:
         """Record `session` only while the login session `approving_id` of the same user is
         live (not revoked, not expired), ending no later than it; None otherwise. Checked and
-        written with the user's row locked, so a revocation of the user's sessions running at
-        the same time either sees the new session or is seen by the check."""
+        written in one write transaction (write transactions are serialized on both
+        backends), so a revocation of the user's sessions either sees the new session or is
+        seen by the check."""
         async with self._db.write(conflict="login session already exists") as tx:
-            await lock_user(tx, session.user_id)
             approving = await tx.one(
                 "SELECT expires_at FROM login_sessions WHERE id = ? AND user_id = ?"
                 " AND revoked_at IS NULL AND expires_at > ?",
@@ -204,9 +196,6 @@ class AccountStore:
         certificate never outlives its login session). False when no live session has this
         id."""
         async with self._db.write() as tx:
-            owner = await tx.one("SELECT user_id FROM login_sessions WHERE id = ?", session_id)
-            if owner is not None:
-                await lock_user(tx, str(owner["user_id"]))  # see create_login_session_within
             found = await tx.rows(
                 "UPDATE login_sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL"
                 " RETURNING user_id",

@@ -10,8 +10,8 @@ backends.
 * Adding the first key of a user without MFA turns MFA on in the same transaction (with the
   recovery codes the caller made), as "Verify & save" does for an authenticator app.
 * A key is removed only while another second factor remains (another key, an authenticator
-  app) or with a code verified for the removal, decided in the delete's transaction with the
-  user's row locked, so two removals racing cannot take away the last factor without a code.
+  app) or with a code verified for the removal, decided in the delete's write transaction, so
+  two removals racing cannot take away the last factor without a code.
   Removing the last key of a user who has no authenticator app turns MFA off as disabling it
   does (sessions end, certificates count as without `mfa`).
 """
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sshgate.store._accounts import _disable_mfa, _set_recovery_codes, lock_user
+from sshgate.store._accounts import _disable_mfa, _set_recovery_codes
 from sshgate.store._ledger import bump_policy_version
 from sshgate.store._rows import Row
 from sshgate.store._sql import Database
@@ -111,15 +111,12 @@ class SecurityKeyStore:
     ) -> tuple[KeyRemoval, int]:
         """Remove one of the user's keys, only while another second factor remains (another
         key or an authenticator app) unless a code was verified for this removal: the
-        decision is taken in the delete's transaction, the user's row locked first, so two
-        removals racing cannot both take the "not the last" branch. Without another factor
+        decision is taken in the delete's write transaction (serialized on both backends:
+        SQLite's BEGIN IMMEDIATE, PostgreSQL's write lock), so two removals racing cannot both
+        take the "not the last" branch. Without another factor
         and without a code, nothing changes and the answer is LAST. When the last factor
         goes, MFA goes off as `disable_mfa` does. Returns (outcome, sessions ended)."""
         async with self._db.write() as tx:
-            # The lock: PostgreSQL (read committed) makes the other removal wait here, and its
-            # next statements see what this one committed; SQLite's write lock is global.
-            if not await lock_user(tx, user_id):
-                return KeyRemoval.NOT_FOUND, 0
             if not await tx.one(
                 "SELECT 1 FROM security_keys WHERE id = ? AND user_id = ?", key_id, user_id
             ):
