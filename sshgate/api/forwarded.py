@@ -52,14 +52,14 @@ def client_address(
     hop = _address(peer)
     if hop is None or not _trusted(hop, trusted):
         return peer
-    clients: set[Address] = set()
+    clients: list[Address] = []
     if forwarded:
-        clients.add(_walk(hop, trusted, _forwarded_for(forwarded)))
+        clients.append(_walk(hop, trusted, _forwarded_for(forwarded)))
     if x_forwarded_for:
-        clients.add(_walk(hop, trusted, _x_forwarded_for(x_forwarded_for)))
-    if len(clients) > 1:
+        clients.append(_walk(hop, trusted, _x_forwarded_for(x_forwarded_for)))
+    if len({_plain(client) for client in clients}) > 1:
         raise ConflictingForwarding()
-    return str(clients.pop()) if clients else str(hop)
+    return str(clients[0]) if clients else str(hop)
 
 
 def _walk(hop: Address, trusted: Sequence[Network], chain: Sequence[str]) -> Address:
@@ -76,9 +76,15 @@ def _walk(hop: Address, trusted: Sequence[Network], chain: Sequence[str]) -> Add
 
 
 def _trusted(address: Address, trusted: Sequence[Network]) -> bool:
+    plain = _plain(address)
+    return any(plain in network for network in trusted)
+
+
+def _plain(address: Address) -> Address:
+    """`::ffff:192.0.2.1` is `192.0.2.1`."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in trusted)
+        return address.ipv4_mapped
+    return address
 
 
 def _address(text: str) -> Address | None:
