@@ -32,7 +32,9 @@ async def _form(request: Request) -> dict[str, str]:
 async def device_authorization(request: Request, context: Context) -> JSONResponse:
     """RFC 8628 §3.1: a device code for `sshgate login --device`, a user code to type at
     verification_uri, how long they last and how often to poll."""
-    answer = await context.services.cli_signin.device_authorization(await _form(request))
+    answer = await context.services.cli_signin.device_authorization(
+        await _form(request), client_address(request)
+    )
     return JSONResponse(answer.body, status_code=answer.status, headers={"Pragma": "no-cache"})
 
 

@@ -155,7 +155,7 @@ def device_session(api: str, announce: Callable[[str, str], None]) -> str:
         raise ApiError(f"the API did not start a device sign-in ({started.get('error', status)})")
     interval = float(str(started.get("interval", 5)))
     deadline = time.monotonic() + float(str(started.get("expires_in", 600)))
-    link = started.get("verification_uri_complete") or started.get("verification_uri")
+    link = started.get("verification_uri")  # the person types the code (RFC 8628 §5.4)
     announce(str(link), user_code)
     form = {"grant_type": DEVICE_GRANT, "device_code": device_code, "client_id": CLIENT_ID}
     while time.monotonic() < deadline:

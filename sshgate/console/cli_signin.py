@@ -100,23 +100,38 @@ def _wait_for_sign_in(page: ConsolePage) -> Response:
 
 @router.get(DEVICE_PATH)
 async def device_page(page: Page) -> Response:
+    """An empty code field whatever the link says: the person types the code their own
+    terminal shows (a `?user_code=` from someone else's link is never filled in)."""
     if page.principal is None:
         return _wait_for_sign_in(page)
-    code = page.request.query_params.get("user_code", "")[:16]
-    return await page.render("device.html", user_code=code, message="")
+    return await page.render("device.html", user_code="", request=None, message="")
 
 
 @router.post(DEVICE_PATH)
 async def device_decision(page: Page) -> Response:
+    """ "Continue" shows when and from which address the request was started; "Allow" or
+    "Deny" then decides it once."""
     form = await page.form()
     principal = page.me()
-    approve = form.get("decision") == "allow"
     code = form.get("user_code")[:16]
+    decision = form.get("decision")
+    unknown = "That code is unknown, expired or already used: run sshgate login --device again."
+    if decision not in ("allow", "deny"):
+        request = await page.services.cli_signin.device_request(code)
+        if request is None:
+            return await page.render(
+                "device.html", 400, user_code=code, request=None, message=unknown
+            )
+        return await page.render(
+            "device.html", user_code=request.user_code, request=request, message=""
+        )
+    approve = decision == "allow"
     decided = await page.services.cli_signin.decide_device(code, principal, approve)
     log("cli_device", user_id=principal.user.id, allowed=approve, decided=decided)
     if not decided:
-        message = "That code is unknown, expired or already used: run sshgate login --device again."
-        return await page.render("device.html", 400, user_code=code, message=message)
+        return await page.render("device.html", 400, user_code=code, request=None, message=unknown)
     done = "sshgate may now get SSH certificates for you: go back to the terminal."
     denied = "Denied: that sshgate gets nothing."
-    return await page.render("device.html", user_code="", message=done if approve else denied)
+    return await page.render(
+        "device.html", user_code="", request=None, message=done if approve else denied
+    )

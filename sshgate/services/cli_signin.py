@@ -417,8 +417,10 @@ class CliSignIn:
 
     # RFC 8628: `sshgate login --device`
 
-    async def device_authorization(self, form: dict[str, str]) -> TokenAnswer:
-        """A device code for the CLI and a short user code for the person (RFC 8628 §3.2)."""
+    async def device_authorization(self, form: dict[str, str], client: str = "") -> TokenAnswer:
+        """A device code for the CLI and a short user code for the person (RFC 8628 §3.2).
+        No verification_uri_complete: the person types the code their terminal shows, so a
+        link with someone else's code cannot be approved in one click (RFC 8628 §5.4)."""
         exchange = _Exchange()
         endpoint = _DeviceAuthorization(self._server, self._base + DEVICE_PATH)
         request = _request(self._base, "POST", form, exchange)
@@ -434,9 +436,19 @@ class CliSignIn:
                 user_code=str(made["user_code"]),
                 client_id=CLIENT_ID,
                 expires_at=self._now() + DEVICE_TTL,
+                requested_at=self._now(),
+                requested_from=client[:MAX_HOST] or None,
             )
         )
-        return TokenAnswer(status, dict(body))
+        answer = dict(body)
+        answer.pop("verification_uri_complete", None)
+        return TokenAnswer(status, answer)
+
+    async def device_request(self, user_code: str) -> DeviceCode | None:
+        """The pending request behind a typed user code, to show when and from where it was
+        started before the person decides; None for a code unknown, expired or decided."""
+        code = _user_code(user_code)
+        return await self._store.pending_device_code(code, self._now()) if code else None
 
     async def decide_device(self, user_code: str, principal: Principal, approve: bool) -> bool:
         """The person approves or denies the code they typed; False for a code that is

@@ -12,14 +12,31 @@ password change or reset, a user disable or a logout forgets the grants (`forget
 
 from __future__ import annotations
 
-from sshgate.store._rows import decode_amr, encode_amr
+from sshgate.store._rows import Row, decode_amr, encode_amr
 from sshgate.store._sql import Database
 from sshgate.store.base import AuthorizationCode, DeviceCode
 
 _DEVICE = (
     "device_code_hash, user_code, client_id, state, user_id, amr, auth_time, expires_at,"
-    " last_poll_at, session_id"
+    " last_poll_at, session_id, requested_at, requested_from"
 )
+
+
+def _device_from_row(row: Row) -> DeviceCode:
+    return DeviceCode(
+        device_code_hash=row["device_code_hash"],
+        user_code=row["user_code"],
+        client_id=row["client_id"],
+        expires_at=row["expires_at"],
+        state=row["state"],
+        user_id=row["user_id"],
+        amr=decode_amr(row["amr"]) if row["amr"] else (),
+        auth_time=row["auth_time"],
+        last_poll_at=row["last_poll_at"],
+        session_id=row["session_id"],
+        requested_at=row["requested_at"],
+        requested_from=row["requested_from"],
+    )
 
 
 class CliSignInStore:
@@ -76,11 +93,13 @@ class CliSignInStore:
             await tx.rows("DELETE FROM device_codes WHERE expires_at <= ?", code.expires_at - 3600)
             await tx.rows(
                 f"INSERT INTO device_codes ({_DEVICE}) VALUES (?, ?, ?, 'pending', NULL, NULL,"
-                " NULL, ?, NULL, NULL)",
+                " NULL, ?, NULL, NULL, ?, ?)",
                 code.device_code_hash,
                 code.user_code,
                 code.client_id,
                 code.expires_at,
+                code.requested_at,
+                code.requested_from,
             )
 
     async def decide_device_code(
@@ -129,18 +148,17 @@ class CliSignInStore:
                     now,
                     device_code_hash,
                 )
-        return DeviceCode(
-            device_code_hash=row["device_code_hash"],
-            user_code=row["user_code"],
-            client_id=row["client_id"],
-            expires_at=row["expires_at"],
-            state=row["state"],
-            user_id=row["user_id"],
-            amr=decode_amr(row["amr"]) if row["amr"] else (),
-            auth_time=row["auth_time"],
-            last_poll_at=row["last_poll_at"],
-            session_id=row["session_id"],
+        return _device_from_row(row)
+
+    async def pending_device_code(self, user_code: str, now: float) -> DeviceCode | None:
+        """The pending, live device code with this user code (for the approval page)."""
+        row = await self._db.one(
+            f"SELECT {_DEVICE} FROM device_codes"
+            " WHERE user_code = ? AND state = 'pending' AND expires_at > ?",
+            user_code,
+            now,
         )
+        return None if row is None else _device_from_row(row)
 
     async def forget_cli_grants(self, user_id: str, session_id: str | None = None) -> int:
         """Delete the user's authorization codes and decided device codes not yet taken (only

@@ -290,6 +290,8 @@ class DeviceCode:
     auth_time: float | None = None
     last_poll_at: float | None = None
     session_id: str | None = None  # the login session that approved it
+    requested_at: float | None = None  # when and from which address the CLI asked
+    requested_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -470,6 +472,7 @@ class Store(Protocol):
         now: float,
     ) -> bool: ...
     async def poll_device_code(self, device_code_hash: str, now: float) -> DeviceCode | None: ...
+    async def pending_device_code(self, user_code: str, now: float) -> DeviceCode | None: ...
     async def forget_cli_grants(self, user_id: str, session_id: str | None = None) -> int: ...
     async def save_webauthn_challenge(self, challenge: WebAuthnChallenge, now: float) -> None: ...
     async def take_webauthn_challenge(

@@ -12,7 +12,7 @@ import pytest
 
 from sshgate.accounts.service import DEFAULT_SESSION_TTL
 from sshgate.services import cli_signin
-from tests.api.conftest import Site
+from tests.api.conftest import CLIENT_ADDRESS, Site
 from tests.api.test_cli_signin import ENDINGS, session_end
 from tests.api.test_console import Browser, new_user_signed_in
 
@@ -38,7 +38,11 @@ async def poll(site: Site, device_code: str) -> httpx.Response:
 
 
 async def decide(browser: Browser, user_code: str, decision: str) -> httpx.Response:
-    await browser.get("/device?user_code=" + user_code)
+    await browser.get("/device")
+    review = await browser.post("/device", {"user_code": user_code, "decision": "review"})
+    if review.status_code != 200:
+        return review
+    assert "Allow it only if this code is the one your own terminal shows" in review.text
     return await browser.post("/device", {"user_code": user_code, "decision": decision})
 
 
@@ -119,3 +123,26 @@ async def test_the_cli_session_ends_no_later_than_the_session_that_approved_it(
     token = await poll(site, started["device_code"])
     assert token.status_code == 200, token.text
     assert await session_end(site, token.json()["access_token"]) <= site.clock.now + 100
+
+
+async def test_a_link_with_a_code_does_not_fill_it_in_the_person_types_it(
+    site: Site, alice: Browser
+) -> None:
+    started = await start(site)
+    assert "verification_uri_complete" not in started
+    page = await alice.get("/device?user_code=" + started["user_code"])
+    assert page.status_code == 200
+    assert started["user_code"] not in page.text
+    assert 'name="user_code" value=""' in page.text
+
+
+async def test_the_approval_page_shows_when_and_from_where_the_request_came(
+    site: Site, alice: Browser
+) -> None:
+    started = await start(site)
+    await alice.get("/device")
+    review = await alice.post("/device", {"user_code": started["user_code"], "decision": "review"})
+    assert review.status_code == 200
+    assert f"Code <code>{started['user_code']}</code>, requested at 20" in review.text
+    assert f"from {CLIENT_ADDRESS}." in review.text  # the address that asked for the device code
+    assert "deny it: they would get SSH certificates as you" in review.text
