@@ -25,6 +25,7 @@ os.environ.setdefault("GIT_CONFIG_NOSYSTEM", "1")
 # A throw-away PostgreSQL server's fixtures: postgres_cluster, postgres_url, postgres_store(s).
 pytest_plugins = ["tests.support.postgres"]
 
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     """argon2id at its lowest cost inside the test process: the default costs ~0.2 s of CPU

@@ -78,9 +78,7 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
         key = serialization.load_ssh_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         # The library's message is dropped on purpose: it must not echo file contents.
-        raise KeyFileError(
-            f"{os.fspath(path)}: not an unencrypted OpenSSH private key"
-        ) from None
+        raise KeyFileError(f"{os.fspath(path)}: not an unencrypted OpenSSH private key") from None
     if not isinstance(key, Ed25519PrivateKey):
         raise KeyFileError(f"{os.fspath(path)}: not an Ed25519 key")
     return key

@@ -97,4 +97,3 @@ def _debug() -> bool:
 def _fail(message: str, code: int) -> None:
     sys.stderr.write(f"sshgate: {message}\n")
     sys.exit(code)
-

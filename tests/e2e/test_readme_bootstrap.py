@@ -32,8 +32,7 @@ def first_block_after(heading: str) -> str:
 def public_key_file(path: Path) -> None:
     key = Ed25519PrivateKey.generate().public_key()
     path.write_bytes(
-        key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-        + b"\n"
+        key.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH) + b"\n"
     )
 
 

@@ -24,9 +24,7 @@ USERS = {
     u["id"]: User(u["id"], u["username"], f"{u['username']}@example.com") for u in INDEX["users"]
 }
 ALICE_ID = INDEX["user"]["id"]
-OWN = frozenset(
-    fingerprint((VECTORS / f).read_text().strip()) for f in INDEX["own_ca_public_keys"]
-)
+OWN = frozenset(fingerprint((VECTORS / f).read_text().strip()) for f in INDEX["own_ca_public_keys"])
 TRUSTED = OWN | frozenset(
     fingerprint((VECTORS / f).read_text().strip()) for f in INDEX["trusted_ca_public_keys"]
 )
@@ -64,9 +62,7 @@ def _verdict(entry: dict[str, Any]) -> str:
             revoked_at=now - 10 if revoked else None,
         )
     user = USERS.get(record.user_id if record else cert.key_id)
-    facts = CheckInput(
-        cert, now, TRUSTED, INDEX["client_address"], user, record, OWN, MAX_TTL
-    )
+    facts = CheckInput(cert, now, TRUSTED, INDEX["client_address"], user, record, OWN, MAX_TTL)
     return check_certificate(facts).rule
 
 

@@ -249,8 +249,7 @@ def test_an_api_that_does_not_listen_is_connection_refused_in_words() -> None:
     with Api(url) as api, pytest.raises(ApiError) as refused:
         api.call("GET", "/api/account")
     assert str(refused.value) == (
-        f"cannot reach the API at {url}: connection refused (is the API running, and on that"
-        " port?)"
+        f"cannot reach the API at {url}: connection refused (is the API running, and on that port?)"
     )
 
 

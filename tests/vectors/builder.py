@@ -104,7 +104,12 @@ def rsa_key_with_exponent(exponent: int, bits: int = 2048) -> rsa.RSAPrivateKey:
         except ValueError:
             continue  # not coprime with this phi; try other primes
         numbers = rsa.RSAPrivateNumbers(
-            p, q, d, rsa.rsa_crt_dmp1(d, p), rsa.rsa_crt_dmq1(d, q), rsa.rsa_crt_iqmp(p, q),
+            p,
+            q,
+            d,
+            rsa.rsa_crt_dmp1(d, p),
+            rsa.rsa_crt_dmq1(d, q),
+            rsa.rsa_crt_iqmp(p, q),
             rsa.RSAPublicNumbers(exponent, p * q),
         )
         return numbers.private_key()
@@ -147,8 +152,11 @@ def standard_extensions(
     """What sshgate's CA puts in a certificate, in OpenSSH's (sorted) order."""
     entries: list[tuple[str, bytes]] = []
     if permissions:
-        entries += [("permit-agent-forwarding", b""), ("permit-port-forwarding", b""),
-                    ("permit-pty", b"")]
+        entries += [
+            ("permit-agent-forwarding", b""),
+            ("permit-port-forwarding", b""),
+            ("permit-pty", b""),
+        ]
     entries.append(("token-claims@sshgate", wrap(claims)))
     if mfa:
         entries.append(("has-mfa@sshgate", b""))
@@ -216,7 +224,9 @@ def sign(signer: PrivateKey, data: bytes, algorithm: str | None = None) -> bytes
         return string(algorithm or f"ecdsa-sha2-nistp{size}") + string(mpint(r) + mpint(s))
     algorithm = algorithm or "rsa-sha2-512"
     digest_type = {
-        "ssh-rsa": hashes.SHA1, "rsa-sha2-256": hashes.SHA256, "rsa-sha2-512": hashes.SHA512
+        "ssh-rsa": hashes.SHA1,
+        "rsa-sha2-256": hashes.SHA256,
+        "rsa-sha2-512": hashes.SHA512,
     }[algorithm]
     return string(algorithm) + string(signer.sign(data, padding.PKCS1v15(), digest_type()))
 

@@ -74,10 +74,12 @@ HUGE_EXPONENT = 2**255 - 19
 
 def main() -> None:
     rsa_user = _load_or_create_rsa_user(HERE / "user_rsa3072")
-    slow_signer = _load_or_create(HERE / "rsa_huge_exponent_ca",
-                                  lambda: rsa_key_with_exponent(HUGE_EXPONENT))
-    slow_stranger = _load_or_create(HERE / "rsa_huge_exponent_untrusted",
-                                    lambda: rsa_key_with_exponent(HUGE_EXPONENT))
+    slow_signer = _load_or_create(
+        HERE / "rsa_huge_exponent_ca", lambda: rsa_key_with_exponent(HUGE_EXPONENT)
+    )
+    slow_stranger = _load_or_create(
+        HERE / "rsa_huge_exponent_untrusted", lambda: rsa_key_with_exponent(HUGE_EXPONENT)
+    )
     _write_key(HERE / "trusted_ca", trusted_ca_key())
     _write_key(HERE / "untrusted_ca", untrusted_ca_key())
     _write_key(HERE / "own_ca", own_ca_key())
@@ -97,8 +99,7 @@ def main() -> None:
         "untrusted_ca_public_key": "untrusted_ca.pub",
         "max_certificate_ttl": MAX_CERTIFICATE_TTL,
         "user": {"id": USER_ID, "username": USERNAME},
-        "users": [{"id": USER_ID, "username": USERNAME},
-                  {"id": OTHER_USER_ID, "username": "bob"}],
+        "users": [{"id": USER_ID, "username": USERNAME}, {"id": OTHER_USER_ID, "username": "bob"}],
         "identity": IDENTITY_NOTE,
         "client_address": CLIENT_ADDRESS,
         "vectors": [_entry(v) for v in vectors],
@@ -107,158 +108,371 @@ def main() -> None:
     print(f"wrote {len(vectors)} vectors to {HERE}")
 
 
-def catalog(rsa_user: rsa.RSAPrivateKey, slow_signer: rsa.RSAPrivateKey,
-            slow_stranger: rsa.RSAPrivateKey) -> list[Vector]:
+def catalog(
+    rsa_user: rsa.RSAPrivateKey, slow_signer: rsa.RSAPrivateKey, slow_stranger: rsa.RSAPrivateKey
+) -> list[Vector]:
     trusted, untrusted, own = trusted_ca_key(), untrusted_ca_key(), own_ca_key()
     serials = iter(range(1001, 2000))
 
-    def signed(name: str, rule: str, notes: str, signer: PrivateKey = trusted,
-               mfa: bool = True, **changes: object) -> Vector:
-        return Vector(name, rule, notes, blob=build(good_spec(next(serials), mfa, **changes),
-                                                    signer))
+    def signed(
+        name: str,
+        rule: str,
+        notes: str,
+        signer: PrivateKey = trusted,
+        mfa: bool = True,
+        **changes: object,
+    ) -> Vector:
+        return Vector(
+            name, rule, notes, blob=build(good_spec(next(serials), mfa, **changes), signer)
+        )
 
-    def with_extensions(name: str, rule: str, notes: str,
-                        extensions: list[tuple[str, bytes]]) -> Vector:
-        return Vector(name, rule, notes,
-                      blob=build(good_spec(next(serials), extensions=extensions), trusted))
+    def with_extensions(
+        name: str, rule: str, notes: str, extensions: list[tuple[str, bytes]]
+    ) -> Vector:
+        return Vector(
+            name, rule, notes, blob=build(good_spec(next(serials), extensions=extensions), trusted)
+        )
 
-    def with_options(name: str, rule: str, notes: str,
-                     options: list[tuple[str, bytes]]) -> Vector:
-        return Vector(name, rule, notes,
-                      blob=build(good_spec(next(serials), critical_options=options), trusted))
+    def with_options(name: str, rule: str, notes: str, options: list[tuple[str, bytes]]) -> Vector:
+        return Vector(
+            name,
+            rule,
+            notes,
+            blob=build(good_spec(next(serials), critical_options=options), trusted),
+        )
 
     def with_claims(name: str, notes: str, value: bytes) -> Vector:
-        return with_extensions(name, "claims", notes, [
-            ("has-mfa@sshgate", b""), ("permit-pty", b""), ("token-claims@sshgate", wrap(value))])
+        return with_extensions(
+            name,
+            "claims",
+            notes,
+            [("has-mfa@sshgate", b""), ("permit-pty", b""), ("token-claims@sshgate", wrap(value))],
+        )
 
     good = build(good_spec(next(serials)), trusted)
     vectors = [
-        Vector("good-mfa", "ok", "alice, amr pwd+mfa, has-mfa, all permit-* extensions",
-               blob=good),
-        signed("good-no-mfa", "ok", "alice, amr pwd only, no has-mfa; refused only where an "
-               "organization requires MFA", mfa=False),
-        signed("good-ecdsa-p256", "ok", "certifies an ECDSA P-256 key",
-               subject=seeded_ecdsa_p256("user alice").public_key()),
+        Vector("good-mfa", "ok", "alice, amr pwd+mfa, has-mfa, all permit-* extensions", blob=good),
+        signed(
+            "good-no-mfa",
+            "ok",
+            "alice, amr pwd only, no has-mfa; refused only where an organization requires MFA",
+            mfa=False,
+        ),
+        signed(
+            "good-ecdsa-p256",
+            "ok",
+            "certifies an ECDSA P-256 key",
+            subject=seeded_ecdsa_p256("user alice").public_key(),
+        ),
         signed("good-rsa-3072", "ok", "certifies an RSA 3072 key", subject=rsa_user.public_key()),
-        Vector("good-no-permissions", "ok", "no permit-* extensions: authentication succeeds, "
-               "pty and forwarding are then refused",
-               blob=build(good_spec(next(serials), extensions=standard_extensions(
-                   claims_json(jti="vector-nopermit"), True, permissions=False)), trusted)),
-        with_options("good-source-address", "ok", "source-address lists the client address "
-                     "127.0.0.1 (and ::1)", [("source-address", wrap("127.0.0.1/32,::1"))]),
+        Vector(
+            "good-no-permissions",
+            "ok",
+            "no permit-* extensions: authentication succeeds, pty and forwarding are then refused",
+            blob=build(
+                good_spec(
+                    next(serials),
+                    extensions=standard_extensions(
+                        claims_json(jti="vector-nopermit"), True, permissions=False
+                    ),
+                ),
+                trusted,
+            ),
+        ),
+        with_options(
+            "good-source-address",
+            "ok",
+            "source-address lists the client address 127.0.0.1 (and ::1)",
+            [("source-address", wrap("127.0.0.1/32,::1"))],
+        ),
         # --- malformed: parse_certificate raises CertificateFormatError
-        Vector("malformed-truncated", "malformed", "good-mfa cut in half",
-               blob=good[: len(good) // 2], parses=False, signature_valid=False),
-        Vector("malformed-trailing-data", "malformed", "good-mfa followed by four zero bytes",
-               blob=good + b"\x00" * 4, parses=False, signature_valid=False),
-        Vector("malformed-oversized", "malformed", "a validly signed certificate over 16 KiB",
-               blob=build(good_spec(next(serials), extensions=[
-                   *standard_extensions(claims_json(jti="big"), True),
-                   ("x-padding@example.com", wrap(b"A" * 17000))]), trusted),
-               parses=False, signature_valid=False),
-        Vector("malformed-unknown-key-type", "malformed", "ssh-dss-cert-v01 (DSA is not "
-               "supported), validly signed",
-               blob=build(good_spec(next(serials), key_type="ssh-dss-cert-v01@openssh.com",
-                                    subject_fields=mpint(23) + mpint(11) + mpint(4) + mpint(8)),
-                          trusted), parses=False, signature_valid=False),
-        Vector("malformed-base64", "malformed", "the line's base64 is invalid",
-               line="ssh-ed25519-cert-v01@openssh.com AAAA!!!notbase64",
-               parses=False, signature_valid=False),
-        _unparsable(signed("malformed-key-id-not-utf8", "malformed",
-                           "key ID bytes are not UTF-8", key_id=b"\xff\xfe" + USER_ID.encode())),
-        _unparsable(signed("malformed-principal-nul", "malformed",
-                           "principal 'alice\\0root' hides a NUL",
-                           principals=(b"alice\x00root",))),
+        Vector(
+            "malformed-truncated",
+            "malformed",
+            "good-mfa cut in half",
+            blob=good[: len(good) // 2],
+            parses=False,
+            signature_valid=False,
+        ),
+        Vector(
+            "malformed-trailing-data",
+            "malformed",
+            "good-mfa followed by four zero bytes",
+            blob=good + b"\x00" * 4,
+            parses=False,
+            signature_valid=False,
+        ),
+        Vector(
+            "malformed-oversized",
+            "malformed",
+            "a validly signed certificate over 16 KiB",
+            blob=build(
+                good_spec(
+                    next(serials),
+                    extensions=[
+                        *standard_extensions(claims_json(jti="big"), True),
+                        ("x-padding@example.com", wrap(b"A" * 17000)),
+                    ],
+                ),
+                trusted,
+            ),
+            parses=False,
+            signature_valid=False,
+        ),
+        Vector(
+            "malformed-unknown-key-type",
+            "malformed",
+            "ssh-dss-cert-v01 (DSA is not supported), validly signed",
+            blob=build(
+                good_spec(
+                    next(serials),
+                    key_type="ssh-dss-cert-v01@openssh.com",
+                    subject_fields=mpint(23) + mpint(11) + mpint(4) + mpint(8),
+                ),
+                trusted,
+            ),
+            parses=False,
+            signature_valid=False,
+        ),
+        Vector(
+            "malformed-base64",
+            "malformed",
+            "the line's base64 is invalid",
+            line="ssh-ed25519-cert-v01@openssh.com AAAA!!!notbase64",
+            parses=False,
+            signature_valid=False,
+        ),
+        _unparsable(
+            signed(
+                "malformed-key-id-not-utf8",
+                "malformed",
+                "key ID bytes are not UTF-8",
+                key_id=b"\xff\xfe" + USER_ID.encode(),
+            )
+        ),
+        _unparsable(
+            signed(
+                "malformed-principal-nul",
+                "malformed",
+                "principal 'alice\\0root' hides a NUL",
+                principals=(b"alice\x00root",),
+            )
+        ),
         # --- structurally fine, refused by a named rule
-        signed("host-certificate", "not-user-certificate", "certificate type 2 (host)",
-               cert_type=HOST_CERT),
-        signed("untrusted-signer", "untrusted-signer", "signed by a CA key that is not trusted",
-               signer=untrusted, mfa=False),
-        signed("forged-mfa-untrusted-signer", "untrusted-signer", "claims mfa and has-mfa, "
-               "signed by an untrusted key", signer=untrusted),
+        signed(
+            "host-certificate",
+            "not-user-certificate",
+            "certificate type 2 (host)",
+            cert_type=HOST_CERT,
+        ),
+        signed(
+            "untrusted-signer",
+            "untrusted-signer",
+            "signed by a CA key that is not trusted",
+            signer=untrusted,
+            mfa=False,
+        ),
+        signed(
+            "forged-mfa-untrusted-signer",
+            "untrusted-signer",
+            "claims mfa and has-mfa, signed by an untrusted key",
+            signer=untrusted,
+        ),
         _signer_is_certificate(next(serials), next(serials)),
-        Vector("bad-signature", "bad-signature", "good structure signed by the trusted CA, "
-               "last signature byte flipped", blob=_flip_last_byte(
-                   build(good_spec(next(serials)), trusted)), signature_valid=False),
-        signed("expired", "expired", "valid 2001-01-01T00:00Z to 01:00Z",
-               valid_after=EXPIRED_AFTER, valid_before=EXPIRED_BEFORE),
-        Vector("expired-one-second-ago", "expired", "built at test time by "
-               "builder.build_relative: valid_before = now - 1",
-               relative={"serial": next(serials), "mfa": True, "valid_after": -3600,
-                         "valid_before": -1}),
-        signed("not-yet-valid", "not-yet-valid", "valid from 2098-01-01",
-               valid_after=FUTURE_AFTER, valid_before=FAR_FUTURE),
-        signed("principals-none", "principals", "no principal (OpenSSH: any principal)",
-               principals=()),
-        signed("principals-two", "principals", "two principals: alice and root",
-               principals=(USERNAME, "root")),
-        signed("principal-not-username", "principals", "principal bob (another existing "
-               "user), key ID alice's id", principals=("bob",)),
-        with_options("critical-option-unknown", "critical-option", "unknown critical option",
-                     [("unknown-option@example.com", b"")]),
-        with_options("critical-option-force-command", "critical-option", "force-command, "
-                     "which the gateway does not implement and must not ignore",
-                     [("force-command", wrap("/bin/true"))]),
-        with_options("critical-option-duplicate", "critical-option", "source-address twice "
-                     "(both 127.0.0.1); the parser keeps both",
-                     [("source-address", wrap("127.0.0.1")),
-                      ("source-address", wrap("127.0.0.1"))]),
-        with_options("source-address-mismatch", "source-address", "source-address 192.0.2.1; "
-                     "the client is 127.0.0.1", [("source-address", wrap("192.0.2.1"))]),
-        with_options("source-address-malformed", "source-address", "source-address is not an "
-                     "address list", [("source-address", wrap("not-an-address"))]),
-        with_extensions("claims-missing", "claims", "no token-claims@sshgate",
-                        [("has-mfa@sshgate", b""), ("permit-pty", b"")]),
+        Vector(
+            "bad-signature",
+            "bad-signature",
+            "good structure signed by the trusted CA, last signature byte flipped",
+            blob=_flip_last_byte(build(good_spec(next(serials)), trusted)),
+            signature_valid=False,
+        ),
+        signed(
+            "expired",
+            "expired",
+            "valid 2001-01-01T00:00Z to 01:00Z",
+            valid_after=EXPIRED_AFTER,
+            valid_before=EXPIRED_BEFORE,
+        ),
+        Vector(
+            "expired-one-second-ago",
+            "expired",
+            "built at test time by builder.build_relative: valid_before = now - 1",
+            relative={
+                "serial": next(serials),
+                "mfa": True,
+                "valid_after": -3600,
+                "valid_before": -1,
+            },
+        ),
+        signed(
+            "not-yet-valid",
+            "not-yet-valid",
+            "valid from 2098-01-01",
+            valid_after=FUTURE_AFTER,
+            valid_before=FAR_FUTURE,
+        ),
+        signed(
+            "principals-none", "principals", "no principal (OpenSSH: any principal)", principals=()
+        ),
+        signed(
+            "principals-two",
+            "principals",
+            "two principals: alice and root",
+            principals=(USERNAME, "root"),
+        ),
+        signed(
+            "principal-not-username",
+            "principals",
+            "principal bob (another existing user), key ID alice's id",
+            principals=("bob",),
+        ),
+        with_options(
+            "critical-option-unknown",
+            "critical-option",
+            "unknown critical option",
+            [("unknown-option@example.com", b"")],
+        ),
+        with_options(
+            "critical-option-force-command",
+            "critical-option",
+            "force-command, which the gateway does not implement and must not ignore",
+            [("force-command", wrap("/bin/true"))],
+        ),
+        with_options(
+            "critical-option-duplicate",
+            "critical-option",
+            "source-address twice (both 127.0.0.1); the parser keeps both",
+            [("source-address", wrap("127.0.0.1")), ("source-address", wrap("127.0.0.1"))],
+        ),
+        with_options(
+            "source-address-mismatch",
+            "source-address",
+            "source-address 192.0.2.1; the client is 127.0.0.1",
+            [("source-address", wrap("192.0.2.1"))],
+        ),
+        with_options(
+            "source-address-malformed",
+            "source-address",
+            "source-address is not an address list",
+            [("source-address", wrap("not-an-address"))],
+        ),
+        with_extensions(
+            "claims-missing",
+            "claims",
+            "no token-claims@sshgate",
+            [("has-mfa@sshgate", b""), ("permit-pty", b"")],
+        ),
         with_claims("claims-invalid-json", "value is not JSON", b'{"sub":'),
-        with_claims("claims-huge", "valid shape, but over 4096 bytes",
-                    claims_json(jti="x" * 5000)),
-        with_claims("claims-amr-wrong-type", "amr is a string, not a list",
-                    b'{"sub":"%s","amr":"mfa","auth_time":1767225600,"jti":"v"}'
-                    % USER_ID.encode()),
-        with_extensions("claims-duplicated", "claims", "token-claims@sshgate twice: without "
-                        "mfa, then with", [("has-mfa@sshgate", b""),
-                                           ("token-claims@sshgate", wrap(claims_json(mfa=False))),
-                                           ("token-claims@sshgate", wrap(claims_json()))]),
-        with_claims("claims-sub-mismatch", "claims sub is another user's id than the key ID",
-                    claims_json(sub=OTHER_USER_ID)),
-        with_extensions("claims-has-mfa-without-amr", "claims", "has-mfa@sshgate, but amr "
-                        "lacks mfa", [("has-mfa@sshgate", b""),
-                                      ("token-claims@sshgate", wrap(claims_json(mfa=False)))]),
-        with_extensions("claims-amr-without-has-mfa", "claims", "amr has mfa, but "
-                        "has-mfa@sshgate is missing",
-                        [("token-claims@sshgate", wrap(claims_json(mfa=True)))]),
-        Vector("key-id-other-user", "key-id", "principal alice, key ID (and sub) another "
-               "existing user's id", blob=build(good_spec(
-                   next(serials), key_id=OTHER_USER_ID, extensions=standard_extensions(
-                       claims_json(sub=OTHER_USER_ID), True)), trusted),
-               ),
-        Vector("revoked-serial", "revoked", "serial 666 is revoked in the store",
-               blob=build(good_spec(666), trusted), setup={"revoked_serials": [666]}),
+        with_claims("claims-huge", "valid shape, but over 4096 bytes", claims_json(jti="x" * 5000)),
+        with_claims(
+            "claims-amr-wrong-type",
+            "amr is a string, not a list",
+            b'{"sub":"%s","amr":"mfa","auth_time":1767225600,"jti":"v"}' % USER_ID.encode(),
+        ),
+        with_extensions(
+            "claims-duplicated",
+            "claims",
+            "token-claims@sshgate twice: without mfa, then with",
+            [
+                ("has-mfa@sshgate", b""),
+                ("token-claims@sshgate", wrap(claims_json(mfa=False))),
+                ("token-claims@sshgate", wrap(claims_json())),
+            ],
+        ),
+        with_claims(
+            "claims-sub-mismatch",
+            "claims sub is another user's id than the key ID",
+            claims_json(sub=OTHER_USER_ID),
+        ),
+        with_extensions(
+            "claims-has-mfa-without-amr",
+            "claims",
+            "has-mfa@sshgate, but amr lacks mfa",
+            [("has-mfa@sshgate", b""), ("token-claims@sshgate", wrap(claims_json(mfa=False)))],
+        ),
+        with_extensions(
+            "claims-amr-without-has-mfa",
+            "claims",
+            "amr has mfa, but has-mfa@sshgate is missing",
+            [("token-claims@sshgate", wrap(claims_json(mfa=True)))],
+        ),
+        Vector(
+            "key-id-other-user",
+            "key-id",
+            "principal alice, key ID (and sub) another existing user's id",
+            blob=build(
+                good_spec(
+                    next(serials),
+                    key_id=OTHER_USER_ID,
+                    extensions=standard_extensions(claims_json(sub=OTHER_USER_ID), True),
+                ),
+                trusted,
+            ),
+        ),
+        Vector(
+            "revoked-serial",
+            "revoked",
+            "serial 666 is revoked in the store",
+            blob=build(good_spec(666), trusted),
+            setup={"revoked_serials": [666]},
+        ),
         # --- a leaked CA key (issue 13 item 6) and a costly signer (item 8)
-        signed("good-own-ca", "ok", "signed by sshgate's own CA key, serial in the ledger",
-               signer=own),
-        Vector("not-issued", "not-issued", "signed by sshgate's own CA key (as with a leaked "
-               "key), serial never issued", setup={"not_issued": True},
-               blob=build(good_spec(next(serials)), own)),
-        Vector("not-issued-other-key", "not-issued", "signed by sshgate's own CA key with an "
-               "issued serial, but the ledger entry certifies another key",
-               setup={"ledger_key": "other"}, blob=build(good_spec(next(serials)), own)),
-        signed("validity-too-long", "validity-too-long", "valid one second longer than "
-               "max_certificate_ttl + 60 s allows", valid_after=GOOD_VALID_AFTER,
-               valid_before=GOOD_VALID_AFTER + MAX_CERTIFICATE_TTL + 61),
-        Vector("signer-rsa-huge-exponent", "signer-key", "signed by a trusted RSA 2048 key "
-               "whose public exponent is 2^255-19: refused before any signature work",
-               blob=build(good_spec(next(serials)), slow_signer, algorithm="rsa-sha2-256"),
-               signature_valid=False),
-        Vector("untrusted-rsa-huge-exponent", "untrusted-signer", "signed by an untrusted RSA "
-               "2048 key with exponent 2^255-19: refused without any signature work",
-               blob=build(good_spec(next(serials)), slow_stranger, algorithm="rsa-sha2-256"),
-               signature_valid=False),
-        Vector("unknown-user", "unknown-user", "principal mallory, key ID not in the store, "
-               "serial not recorded", setup={"not_issued": True},
-               blob=build(good_spec(next(serials), key_id=UNKNOWN_USER_ID,
-                                    principals=("mallory",), extensions=standard_extensions(
-                                        claims_json(sub=UNKNOWN_USER_ID), True)), trusted)),
+        signed(
+            "good-own-ca", "ok", "signed by sshgate's own CA key, serial in the ledger", signer=own
+        ),
+        Vector(
+            "not-issued",
+            "not-issued",
+            "signed by sshgate's own CA key (as with a leaked key), serial never issued",
+            setup={"not_issued": True},
+            blob=build(good_spec(next(serials)), own),
+        ),
+        Vector(
+            "not-issued-other-key",
+            "not-issued",
+            "signed by sshgate's own CA key with an "
+            "issued serial, but the ledger entry certifies another key",
+            setup={"ledger_key": "other"},
+            blob=build(good_spec(next(serials)), own),
+        ),
+        signed(
+            "validity-too-long",
+            "validity-too-long",
+            "valid one second longer than max_certificate_ttl + 60 s allows",
+            valid_after=GOOD_VALID_AFTER,
+            valid_before=GOOD_VALID_AFTER + MAX_CERTIFICATE_TTL + 61,
+        ),
+        Vector(
+            "signer-rsa-huge-exponent",
+            "signer-key",
+            "signed by a trusted RSA 2048 key "
+            "whose public exponent is 2^255-19: refused before any signature work",
+            blob=build(good_spec(next(serials)), slow_signer, algorithm="rsa-sha2-256"),
+            signature_valid=False,
+        ),
+        Vector(
+            "untrusted-rsa-huge-exponent",
+            "untrusted-signer",
+            "signed by an untrusted RSA "
+            "2048 key with exponent 2^255-19: refused without any signature work",
+            blob=build(good_spec(next(serials)), slow_stranger, algorithm="rsa-sha2-256"),
+            signature_valid=False,
+        ),
+        Vector(
+            "unknown-user",
+            "unknown-user",
+            "principal mallory, key ID not in the store, serial not recorded",
+            setup={"not_issued": True},
+            blob=build(
+                good_spec(
+                    next(serials),
+                    key_id=UNKNOWN_USER_ID,
+                    principals=("mallory",),
+                    extensions=standard_extensions(claims_json(sub=UNKNOWN_USER_ID), True),
+                ),
+                trusted,
+            ),
+        ),
     ]
     return vectors
 
@@ -270,12 +484,17 @@ def _unparsable(vector: Vector) -> Vector:
 def _signer_is_certificate(inner_serial: int, serial: int) -> Vector:
     # The trusted CA certifies the untrusted key; that key then signs alice's certificate and
     # names its own certificate as the signature key. OpenSSH refuses such chains.
-    intermediate = build(good_spec(inner_serial, subject=untrusted_ca_key().public_key()),
-                         trusted_ca_key())
+    intermediate = build(
+        good_spec(inner_serial, subject=untrusted_ca_key().public_key()), trusted_ca_key()
+    )
     blob = build(good_spec(serial), untrusted_ca_key(), signature_key_blob=intermediate)
-    return Vector("signer-is-certificate", "signer-is-certificate", "signature key is a "
-                  "certificate (of the untrusted key, signed by the trusted CA)", blob=blob,
-                  signature_valid=False)
+    return Vector(
+        "signer-is-certificate",
+        "signer-is-certificate",
+        "signature key is a certificate (of the untrusted key, signed by the trusted CA)",
+        blob=blob,
+        signature_valid=False,
+    )
 
 
 def _flip_last_byte(blob: bytes) -> bytes:
@@ -302,19 +521,24 @@ def _write_key(path: Path, key: PrivateKey) -> None:
     public = public_key_blob(key)
     if path.exists() and public_key_blob(_load(path)) == public:
         return  # OpenSSH's format has a random check word: keep the file to avoid churn
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
     path.write_bytes(pem)
     os.chmod(path, 0o600)
-    line = key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH)
+    line = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
     Path(f"{path}.pub").write_bytes(line + f" {path.name}\n".encode())
 
 
 def _load(path: Path) -> PrivateKey:
     key = serialization.load_ssh_private_key(path.read_bytes(), password=None)
-    assert isinstance(key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey
-                      | rsa.RSAPrivateKey)
+    assert isinstance(
+        key, ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+    )
     return key
 
 
