@@ -38,8 +38,9 @@ from sshgate.store import GatewayHostKey, Store, StoreError
 POLICY_POLL_SECONDS = 1.0
 HEARTBEAT_ROUNDS = 5  # the session registry's heartbeat, every 5 policy polls
 # How long after the last policy version the store gave open sessions go on when it stops
-# answering. Reads fail at the store deadline (deadline.STORE_DEADLINE, 3 s) at the latest,
-# so a session is closed within grace + poll + 2 deadlines = 6 + 1 + ... < 10 s of the outage.
+# answering. With the store answering nothing, reads fail at the store deadline
+# (deadline.STORE_DEADLINE, 3 s), so a session is closed within
+# grace + poll + 2 deadlines = 6 + 1 + ... < 10 s of the outage.
 STORE_OUTAGE_GRACE = 6.0
 STORE_LOST = "sshgate: access cannot be checked right now; closing this session"
 IDLE_SESSION = "sshgate: closing this session after {seconds} seconds without traffic"
