@@ -11,6 +11,14 @@ rendering a template.
   session, a nonce planted by a sibling host (plain HTTP has no `__Host-` prefix) together
   with a token the attacker loaded for it is worth nothing in the victim's session. The
   nonce is replaced at sign-in and sign-out.
+* Where the form was sent from: a POST that the browser says came from another origin is
+  refused like a wrong token, before the body is read. `Sec-Fetch-Site` (sent by every
+  current browser) must be `same-origin` (or `none`: the person's own action); an `Origin`
+  other than `null` must be this Console's (the host of `api.public_url`, or the host the
+  request was sent to). This is what stops login CSRF from a sibling host on plain HTTP,
+  where that host can set the csrf cookie of a signed-out browser: its pages are
+  `same-site`, never `same-origin`. (`Origin` is `null` on our own forms: the Console's
+  `Referrer-Policy: no-referrer` makes browsers send `null` for every POST.)
 * Forms are `application/x-www-form-urlencoded`, at most MAX_FORM_BYTES and MAX_FORM_FIELDS
   (a form that needs more says so), read here; over either is 413.
 """
@@ -24,7 +32,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
 from fastapi import Request, Response
@@ -122,6 +130,9 @@ class ConsolePage:
     ) -> Form:
         """The posted form, after the size bounds (FormTooLarge) and the CSRF check
         (CsrfRefused)."""
+        if not self.web.same_origin(self.request):
+            log("console_cross_origin_refused", logging.WARNING, path=self.request.url.path)
+            raise CsrfRefused()
         length = self.request.headers.get("content-length")
         if length is not None and (not length.isdigit() or int(length) > max_bytes):
             raise FormTooLarge()
@@ -191,6 +202,21 @@ def cookie_name(name: str, secure: bool) -> str:
     return f"__Host-{name}" if secure else name
 
 
+def origin_host(url: str) -> str:
+    """`host[:port]` of an origin or URL, as a Host header names it; "" when it has none."""
+    if len(url) > 2048:
+        return ""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return ""
+    if not parts.hostname or parts.scheme not in ("http", "https"):
+        return ""
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    return host if port is None else f"{host}:{port}"
+
+
 def redirect(page: ConsolePage, to: str) -> Response:
     return page.finish(RedirectResponse(to, status_code=303))
 
@@ -215,6 +241,7 @@ class Web:
         self.services_of = services_of
         self.client_of = client_of
         self._https = public_url.startswith("https://")
+        self._public_host = origin_host(public_url)
         self.templates = jinja2.Environment(
             loader=jinja2.PackageLoader("sshgate.console", "templates"),
             autoescape=True,
@@ -230,6 +257,19 @@ class Web:
             "parts/recovery_codes.html",
             "parts/password.html",
         ]
+
+    def same_origin(self, request: Request) -> bool:
+        """Whether the browser says `request` was sent from this Console's own pages (a
+        request without the headers, from a client that is not a browser, passes: the
+        token check still applies)."""
+        site = request.headers.get("sec-fetch-site")
+        if site is not None and site not in ("same-origin", "none"):
+            return False
+        origin = request.headers.get("origin")
+        if origin is None or origin == "null":
+            return True
+        sent_to = request.headers.get("host", "").lower()
+        return origin_host(origin) in (self._public_host, sent_to)
 
     def secure(self, request: Request) -> bool:
         return self._https or request.url.scheme == "https"

@@ -542,3 +542,60 @@ async def test_a_planted_csrf_nonce_with_its_token_from_another_session_is_refus
     assert (await olga.post("/tokens", {"name": "mine"})).status_code == 201
     assert len(await orgs.site.store.list_api_tokens(orgs.ids["olga"])) == 2
     await other.client.aclose()
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://sshgate.test", "sshgate.test"),
+        ("https://Console.Example:8443", "console.example:8443"),
+        ("https://console.example:8443/sign-in?x=1", "console.example:8443"),
+        ("http://[::1]:8080", "[::1]:8080"),
+        ("null", ""),
+        ("javascript:alert(1)", ""),
+        ("http://host:99999", ""),  # no such port
+        ("ftp://sshgate.test", ""),
+        ("http://" + "a" * 3000, ""),
+    ],
+)
+def test_the_host_an_origin_names(url: str, host: str) -> None:
+    from sshgate.console._web import origin_host
+
+    assert origin_host(url) == host
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Sec-Fetch-Site": "same-site"},  # a sibling host: login CSRF over plain HTTP
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "http://evil.sshgate.test"},
+        {"Sec-Fetch-Site": "same-origin", "Origin": "http://sshgate.test.evil.example"},
+    ],
+    ids=["same-site", "cross-site", "sibling-origin", "lookalike-origin"],
+)
+async def test_a_sign_in_posted_from_another_origin_is_refused_before_the_password_is_checked(
+    orgs: Orgs, headers: dict[str, str]
+) -> None:
+    """A sibling host can set a signed-out browser's csrf cookie over plain HTTP and post the
+    sign-in form with its own token and its own account (login CSRF); the browser's
+    fetch-metadata and Origin headers give it away: 403, and no session."""
+    browser = Browser(orgs.site)
+    await browser.get("/sign-in")
+    browser.client.headers.update(headers)
+    answer = await browser.post("/sign-in", {"username": "bob", "password": PASSWORD})
+    assert answer.status_code == 403
+    assert not any(c.name == "sshgate_session" for c in browser.client.cookies.jar)
+    await browser.client.aclose()
+
+
+async def test_a_sign_in_with_a_browsers_same_origin_headers_goes_through(orgs: Orgs) -> None:
+    """What Chromium sends for the Console's own form (no-referrer policy: Origin null)."""
+    browser = Browser(orgs.site)
+    await browser.get("/sign-in")
+    browser.client.headers.update({"Sec-Fetch-Site": "same-origin", "Origin": "null"})
+    assert (await browser.sign_in("bob")).status_code == 303
+    browser.client.headers.update({"Origin": "http://sshgate.test"})
+    await browser.get("/tokens")
+    assert (await browser.post("/tokens", {"name": "ci"})).status_code == 201
+    await browser.client.aclose()
