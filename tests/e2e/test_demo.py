@@ -4,6 +4,7 @@ removed when it stops), keeps its log lines in a file, and refuses a deployment'
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -141,3 +142,41 @@ def test_the_demo_logs_to_a_file_and_its_instructions_stay_on_screen(
     assert "event=stopped" in log.read_text()
     if os.geteuid() == 0:
         assert not exists(user), f"{user} was left behind"
+
+
+def processes_under(folder: Path) -> list[int]:
+    """Processes whose command line names a file in `folder` (the demo's sshd)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(folder).encode() in command:
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the demo makes a login user only as root")
+def test_a_killed_demos_login_user_and_sshd_are_removed_by_the_next_demo(
+    running_demo: tuple[subprocess.Popen[str], Path, list[str]],
+) -> None:
+    process, folder, lines = running_demo
+    user = login_user("\n".join(lines))
+    process.kill()  # SIGKILL: nothing of the demo's own clean-up runs
+    process.wait(timeout=30)
+    try:
+        assert exists(user)
+        left = processes_under(folder)
+        assert left, "the killed demo's sshd should still run"
+        result = sshgate("demo", "--check", check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert not exists(user), f"{user} was left behind"
+        assert wait_until(lambda: not processes_under(folder), 10), processes_under(folder)
+    finally:
+        for pid in processes_under(folder):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        if exists(user):
+            subprocess.run(["userdel", "--remove", "--force", user], check=False)
