@@ -86,11 +86,16 @@ class SecurityKeyStore:
     async def use_security_key(self, user_id: str, key_id: str, sign_count: int, at: float) -> bool:
         """Record a verified assertion: true only when `sign_count` moves the stored counter
         forward (or both are 0); a success also resets the second factor's failure count, as
-        a correct code does. A counter that did not move forward changes nothing."""
+        a correct code does. A counter that did not move forward changes nothing.
+
+        Every `?` of the counter is compared with the BIGINT column, never with a literal:
+        PostgreSQL would type `? = 0` as a 32-bit integer, and WebAuthn counters go up to
+        2**32 - 1."""
         async with self._db.write() as tx:
             found = await tx.rows(
                 "UPDATE security_keys SET sign_count = ?, last_used_at = ?"
-                " WHERE id = ? AND user_id = ? AND (sign_count < ? OR (sign_count = 0 AND ? = 0))"
+                " WHERE id = ? AND user_id = ?"
+                " AND (sign_count < ? OR (sign_count = 0 AND sign_count = ?))"
                 " RETURNING id",
                 sign_count,
                 at,

@@ -25,7 +25,13 @@ from sshgate.store import (
 from sshgate.store._migrations import load_migrations
 from sshgate.store._pgdatabase import numbered, redacted
 from tests.support.postgres import PostgresCluster
-from tests.unit import test_accounts_store, test_store_orgsecurity, test_store_sqlite
+from tests.unit import (
+    test_accounts_store,
+    test_store_cli_grants,
+    test_store_orgsecurity,
+    test_store_security_keys,
+    test_store_sqlite,
+)
 
 # about SQLite's file and pragmas, not the store's behaviour
 SQLITE_ONLY = {"test_wal_foreign_keys_and_busy_timeout_are_on"}
@@ -35,6 +41,8 @@ SUITES: list[tuple[ModuleType, tuple[str, ...]]] = [
     (test_store_sqlite, ("world",)),
     (test_accounts_store, ()),
     (test_store_orgsecurity, ("ids",)),
+    (test_store_security_keys, ()),
+    (test_store_cli_grants, ()),
 ]
 
 
@@ -72,6 +80,8 @@ def test_most_store_tests_run_on_both_backends() -> None:
     assert "test_a_totp_step_is_accepted_once_across_processes" in SHARED_TESTS
     assert "test_policy_version_moves_on_every_decision_changing_mutation" in SHARED_TESTS
     assert "test_sessions_without_mfa_are_counted_per_org" in SHARED_TESTS
+    for suite in (test_store_security_keys, test_store_cli_grants):  # every one of them
+        assert {n for n in vars(suite) if n.startswith("test_")} <= SHARED_TESTS.keys()
 
 
 @pytest.fixture

@@ -17,9 +17,7 @@ from sshgate.policy.model import OrgRole
 from sshgate.store import (
     AuditEvent,
     ConflictError,
-    LoginSession,
     PostgresStore,
-    SecurityKey,
     StoreError,
 )
 from tests.support.postgres import PostgresCluster
@@ -269,51 +267,3 @@ async def wait_for(condition: Callable[[], bool], within: float = 5.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
-
-
-# a user's last second factor and sessions opened under another, across processes
-
-
-def security_key(uid: str, n: int) -> SecurityKey:
-    return SecurityKey(f"key-{n}", uid, f"key {n}", f"cred-{n}", "pk", 0, T0)
-
-
-async def test_two_processes_removing_a_users_two_keys_at_once_leave_one_key_and_mfa_on(
-    postgres_stores: Stores,
-) -> None:
-    a, b = postgres_stores
-    users = [await new_user(a, f"keys{n}") for n in range(10)]
-    for n, uid in enumerate(users):
-        assert await a.add_security_key(security_key(uid, 2 * n), ["h"], T0)
-        assert not await a.add_security_key(security_key(uid, 2 * n + 1), None, T0)
-    outcomes = await asyncio.gather(
-        *(
-            s.remove_security_key(uid, f"key-{2 * n + i}", T0, False)
-            for n, uid in enumerate(users)
-            for i, s in enumerate((a, b))
-        )
-    )
-    assert sorted(o.value for o, _ in outcomes) == ["last"] * 10 + ["removed"] * 10
-    for uid in users:
-        assert len(await b.list_security_keys(uid)) == 1
-        state = await b.get_mfa_state(uid)
-        assert state is not None and state.enabled
-
-
-async def test_a_session_opened_under_another_while_the_users_sessions_end_does_not_survive(
-    postgres_stores: Stores,
-) -> None:
-    a, b = postgres_stores
-    users = [await new_user(a, f"grants{n}") for n in range(10)]
-    news = []
-    for n, uid in enumerate(users):
-        approving = LoginSession(f"s{n}", uid, f"h{n}", ("pwd",), T0, T0, T0 + 3600)
-        await a.create_login_session(approving)
-        news.append(LoginSession(f"n{n}", uid, f"nh{n}", ("pwd",), T0, T0, T0 + 7200))
-    await asyncio.gather(
-        *(a.create_login_session_within(new, f"s{n}", T0 + 1) for n, new in enumerate(news)),
-        *(b.revoke_user_sessions(uid, T0 + 1) for uid in users),
-    )
-    for new in news:
-        opened = await a.get_login_session(new.token_hash)
-        assert opened is None or opened.revoked_at is not None

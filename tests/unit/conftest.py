@@ -1,4 +1,7 @@
-"""Fixtures the unit tests share: a fresh SQLite store in a temporary folder."""
+"""Fixtures the unit tests share: a fresh SQLite store in a temporary folder, and two stores on
+one file (two sshgate processes on one database). tests/integration/test_store_postgres.py
+gives the same names to PostgreSQL stores (two pools for `stores`) and runs the store tests
+again there."""
 
 from __future__ import annotations
 
@@ -22,3 +25,14 @@ async def store(db_path: Path) -> AsyncIterator[SQLiteStore]:
         yield s
     finally:
         await s.close()
+
+
+@pytest.fixture
+async def stores(db_path: Path) -> AsyncIterator[tuple[SQLiteStore, SQLiteStore]]:
+    a = await SQLiteStore.open(str(db_path))
+    b = await SQLiteStore.open(str(db_path))
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()

@@ -1,31 +1,17 @@
 """The accounts half of the SQLite store: the atomic steps that must hold across processes.
-Two `SQLiteStore`s on one file stand for two sshgate processes."""
+Two `SQLiteStore`s on one file (`stores`, tests/unit/conftest.py) stand for two sshgate
+processes."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
+from dataclasses import replace
 
 from sshgate.accounts import throttle
 from sshgate.store import SQLiteStore
 from sshgate.store.base import ApiToken, LoginSession, MFAAttempt
 
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-async def stores(tmp_path: Path) -> AsyncIterator[tuple[SQLiteStore, SQLiteStore]]:
-    path = str(tmp_path / "sshgate.db")
-    a = await SQLiteStore.open(path)
-    b = await SQLiteStore.open(path)
-    try:
-        yield a, b
-    finally:
-        await a.close()
-        await b.close()
 
 
 async def new_user(store: SQLiteStore, name: str = "alice") -> str:
@@ -156,4 +142,16 @@ async def test_tokens_are_listed_touched_and_revoked_per_user(
     assert await a.revoke_api_token(alice, "t1", T0 + 2)
     assert await a.list_api_tokens(alice) == []
     found = await a.get_api_token("hash1")
-    assert found is not None and found.revoked_at == T0 + 2
+    assert found is not None and found.revoked_at == T0 + 2 and found.scope == "certificate"
+
+
+async def test_a_tokens_scope_and_expiry_are_kept(store: SQLiteStore) -> None:
+    uid = await new_user(store)
+    scoped = ApiToken(
+        "t2", uid, "ops", "hash2", ("pwd", "otp", "mfa"), T0, T0, None, None, "account", T0 + 90
+    )
+    await store.create_api_token(scoped)
+    assert await store.get_api_token("hash2") == scoped
+    assert await store.list_api_tokens(uid) == [scoped]
+    assert await store.revoke_user_tokens(uid, T0 + 1) == 1
+    assert (await store.get_api_token("hash2")) == replace(scoped, revoked_at=T0 + 1)
