@@ -62,6 +62,9 @@ __all__ = ["CHALLENGE_TTL", "AddedKey", "Ceremony", "SecurityKeys"]
 CHALLENGE_TTL = 180.0
 TIMEOUT_MS = 120_000
 MAX_CREDENTIAL_BYTES = 16384
+# WebAuthn's limit on a credential id (Level 3, registration step "credentialId is ≤ 1023
+# bytes"); longer ones would also exceed what PostgreSQL can index (the column is UNIQUE).
+MAX_CREDENTIAL_ID_BYTES = 1023
 AUDIT_KIND = "account:security-key"
 
 
@@ -151,6 +154,8 @@ class SecurityKeys:
             )
         except (WebAuthnException, ValueError):
             raise KeyNotAccepted() from None
+        if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+            raise KeyNotAccepted()
         now = self._now()
         key = SecurityKey(
             id=str(uuid.uuid4()),

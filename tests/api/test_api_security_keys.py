@@ -7,6 +7,7 @@ signature counter that goes backwards (audited), removing the last key without a
 from __future__ import annotations
 
 import asyncio
+import os
 from typing import Any
 
 import httpx
@@ -129,6 +130,29 @@ async def test_an_answer_for_another_origin_or_relying_party_is_refused(
     phished = SoftKey(rp_id, origin)
     refused = await add_key(site, alice, phished, "phished")
     assert refused.status_code == 400 and refused.json()["error"] == "key_not_accepted"
+
+
+@pytest.mark.parametrize(
+    ("length", "status"),
+    [(1023, 201), (1024, 400), (3000, 400)],
+    ids=["longest-allowed", "one-byte-over", "over-postgresqls-index-limit"],
+)
+async def test_a_credential_id_over_1023_bytes_is_refused_whichever_the_store(
+    site: Site, alice: str, length: int, status: int
+) -> None:
+    """WebAuthn caps credential ids at 1023 bytes; a longer one is refused as a bad answer
+    (3000 bytes also exceeded PostgreSQL's limit on an indexed value: a store error)."""
+    key = SoftKey(RP_ID, ORIGIN)
+    key.credential_id = os.urandom(length)  # random: PostgreSQL cannot compress it
+    added = await add_key(site, alice, key)
+    assert added.status_code == status, added.text
+    listed = (await site.client.get("/api/account/security-keys", headers=auth(alice))).json()
+    assert len(listed["items"]) == (1 if status == 201 else 0)
+    if status == 201:
+        signed_in = await sign_in(site, key, await key_options(site))
+        assert signed_in.status_code == 200, signed_in.text
+    else:
+        assert added.json()["error"] == "key_not_accepted"
 
 
 async def test_a_challenge_is_used_once_and_only_by_its_own_sign_in(site: Site, alice: str) -> None:
