@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any, TypeVar
 
 import click
@@ -45,6 +45,16 @@ async def configured_store(config: Config) -> AsyncIterator[Store]:
         yield store
     finally:
         await store.close()
+
+
+@contextlib.contextmanager
+def refused_input() -> Iterator[None]:
+    """A service's check of the input, before the configuration and the store are touched:
+    its refusal is one line and exit status 1."""
+    try:
+        yield
+    except ServiceError as exc:
+        raise Refusal(str(exc)) from None
 
 
 def run(config_path: str | None, action: Callable[[Config, Store], Awaitable[T]]) -> T:

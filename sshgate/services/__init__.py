@@ -1,7 +1,7 @@
 """The one service layer: the rules for org security, accounts and the operator's commands,
 called alike by the JSON API, the Console and the CLI (which reaches the API, or, for the
-operator's `sshgate admin`, the store directly). Shells gather inputs, call a service and
-render its answer; no rule is written in a shell.
+operator's `sshgate admin`, calls these services over the store it opens). Shells gather
+inputs, call a service and render its answer; no rule is written in a shell.
 
 * `OrgSecurity`: members with MFA status, the "MFA required" switch and its prerequisites,
   the count of sessions it will close (taken before the switch), the operator's switch;
@@ -9,7 +9,11 @@ render its answer; no rule is written in a shell.
 * `user_access`: the caller's orgs, projects, services and git remotes;
 * `member_org`, `missing_amr`: an org is reached through membership, and only by a login
   that meets its MFA requirement;
-* `Operator`: `sshgate admin user ...`;
+* `Operator`: `sshgate admin user ...` (with `check_new_user`, pure) and
+  `sshgate admin org ...` but its MFA switch;
+* `Projects`: `sshgate admin project ...` and `sshgate admin env ...`, with the pure checks
+  of their input (`git_upstream`, `environment_upstream`, `pinned`,
+  `check_environment_names`);
 * accounts (login, password, MFA, recovery codes, tokens) are `sshgate.accounts.Accounts`,
   handed out here as `Services.accounts`.
 """
@@ -40,9 +44,16 @@ from sshgate.services.errors import (
     OrgRequiresMFA,
     ServiceError,
 )
-from sshgate.services.operator import Operator
+from sshgate.services.operator import Operator, check_new_user
 from sshgate.services.org_security import OrgSecurity, SecuritySettings, Switched
 from sshgate.services.orgs import MemberOrg, member_org, missing_amr
+from sshgate.services.projects import (
+    Projects,
+    check_environment_names,
+    environment_upstream,
+    git_upstream,
+    pinned,
+)
 from sshgate.services.reminders import Reminded, Reminders
 from sshgate.store import Store
 
@@ -61,6 +72,7 @@ __all__ = [
     "OrgRequiresMFA",
     "OrgSecurity",
     "ProjectEntry",
+    "Projects",
     "Reminded",
     "Reminders",
     "SecuritySettings",
@@ -68,10 +80,15 @@ __all__ = [
     "Services",
     "Switched",
     "TokenAnswer",
+    "check_environment_names",
+    "check_new_user",
+    "environment_upstream",
     "git_clone_command",
     "git_remote",
+    "git_upstream",
     "member_org",
     "missing_amr",
+    "pinned",
     "ssh_command",
     "user_access",
 ]
@@ -101,6 +118,10 @@ class Services:
     @property
     def operator(self) -> Operator:
         return Operator(self.store, self.now)
+
+    @property
+    def projects(self) -> Projects:
+        return Projects(self.store, self.now)
 
     async def access(self, principal: Principal, org: str | None = None) -> Access:
         config = self.config

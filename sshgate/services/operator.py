@@ -1,6 +1,7 @@
 """The operator's commands on users and organizations (`sshgate admin user|org ...`): they
 act without anyone's password or second factor, so each is audited as the operator. The org
-switch of the operator is `OrgSecurity.operator_switch`.
+switch of the operator is `OrgSecurity.operator_switch`; projects and environments are
+`Projects`.
 """
 
 from __future__ import annotations
@@ -9,11 +10,22 @@ import time
 from collections.abc import Callable
 
 from sshgate.accounts import end_user_access
-from sshgate.policy import ORG_NAME, Organization, OrgRole, User
+from sshgate.policy import ORG_NAME, USERNAME, Organization, OrgRole, User
 from sshgate.services.errors import InvalidRequest, NotFound
 from sshgate.store import AuditEvent, ConflictError, Store
 
-__all__ = ["Operator"]
+__all__ = ["Operator", "check_new_user"]
+
+MAX_EMAIL = 254  # RFC 5321's limit on a path
+
+
+def check_new_user(name: str, email: str) -> None:
+    """A new user's name and email address. Pure, so that a shell may refuse them before it
+    asks for a password; `Operator.add_user` applies it again."""
+    if not USERNAME.fullmatch(name):
+        raise InvalidRequest(f"invalid username {name!r}: expected ^[a-z][a-z0-9._-]{{1,38}}$")
+    if "@" not in email or len(email) > MAX_EMAIL:
+        raise InvalidRequest(f"invalid email address {email!r}")
 
 
 class Operator:
@@ -39,6 +51,15 @@ class Operator:
         if found is None:
             raise NotFound(f"no user named {name!r}")
         return found
+
+    async def add_user(self, name: str, email: str, password_hash: str) -> User:
+        check_new_user(name, email)
+        try:
+            created = await self._store.create_user(name, email, password_hash)
+        except ConflictError:
+            raise InvalidRequest(f"user {name!r} already exists") from None
+        await self.audit("user-add", name)
+        return created
 
     async def disable_user(self, name: str) -> User:
         """Disable NAME: their sessions end and their certificates are revoked."""

@@ -1,28 +1,18 @@
-"""Lookups the admin commands share; each refusal is one line."""
+"""What the admin commands share: the operator's lookups, the host key files they read,
+and the audit record of the commands whose rules are not in the service layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from sshgate.cli._output import Refusal
-from sshgate.policy import Organization, Project, User, parse_host_key_lines
+from sshgate.policy import User, parse_host_key_lines
 from sshgate.services import Operator
 from sshgate.store import Store
 
 
 async def user_named(store: Store, name: str) -> User:
     return await Operator(store).user(name)
-
-
-async def org_named(store: Store, name: str) -> Organization:
-    return await Operator(store).org(name)
-
-
-async def project_with_id(store: Store, project_id: str) -> Project:
-    project = await store.get_project(project_id)
-    if project is None:
-        raise Refusal(f"no project with id {project_id!r}")
-    return project
 
 
 def host_keys_from(path: str) -> tuple[str, ...]:

@@ -8,10 +8,8 @@ from sshgate.cli._help import Group
 from sshgate.cli._level import closing_words, level_option, level_words
 from sshgate.cli._output import emit, json_option
 from sshgate.cli._server import config_option, run
-from sshgate.config import Config
 from sshgate.policy import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole
 from sshgate.services import Operator, OrgSecurity
-from sshgate.store import Store
 
 KNOWN_ADDONS = (ADVANCED_USER_MANAGEMENT,)
 
@@ -28,11 +26,7 @@ def org() -> None:
 @json_option
 def add(name: str, addons: tuple[str, ...], config_path: str | None, as_json: bool) -> None:
     """Create organization NAME."""
-
-    async def action(config: Config, store: Store) -> None:
-        await Operator(store).add_org(name, frozenset(addons))
-
-    run(config_path, action)
+    run(config_path, lambda _, store: Operator(store).add_org(name, frozenset(addons)))
     emit(as_json, {"name": name, "addons": sorted(addons)}, f"created organization {name}")
 
 
@@ -44,11 +38,10 @@ def add(name: str, addons: tuple[str, ...], config_path: str | None, as_json: bo
 @json_option
 def addon(name: str, change: str, addon: str, config_path: str | None, as_json: bool) -> None:
     """Add or remove an add-on of organization NAME."""
-
-    async def action(config: Config, store: Store) -> list[str]:
-        return sorted((await Operator(store).set_addon(name, addon, change == "add")).addons)
-
-    addons = run(config_path, action)
+    changed = run(
+        config_path, lambda _, store: Operator(store).set_addon(name, addon, change == "add")
+    )
+    addons = sorted(changed.addons)
     emit(as_json, {"name": name, "addons": addons}, f"{name} add-ons: {', '.join(addons) or '-'}")
 
 
@@ -60,14 +53,12 @@ def addon(name: str, change: str, addon: str, config_path: str | None, as_json: 
 @json_option
 def member(name: str, username: str, role: str, config_path: str | None, as_json: bool) -> None:
     """Make USERNAME a member of organization NAME with ROLE."""
-
-    async def action(config: Config, store: Store) -> str:
-        return (await Operator(store).set_member(name, username, OrgRole(role))).id
-
-    user_id = run(config_path, action)
+    added = run(
+        config_path, lambda _, store: Operator(store).set_member(name, username, OrgRole(role))
+    )
     emit(
         as_json,
-        {"org": name, "username": username, "id": user_id, "role": role},
+        {"org": name, "username": username, "id": added.id, "role": role},
         f"{username} is {role} of {name}",
     )
 
@@ -79,11 +70,7 @@ def member(name: str, username: str, role: str, config_path: str | None, as_json
 @json_option
 def member_remove(name: str, username: str, config_path: str | None, as_json: bool) -> None:
     """Remove USERNAME from organization NAME."""
-
-    async def action(config: Config, store: Store) -> None:
-        await Operator(store).remove_member(name, username)
-
-    run(config_path, action)
+    run(config_path, lambda _, store: Operator(store).remove_member(name, username))
     emit(as_json, {"org": name, "username": username}, f"removed {username} from {name}")
 
 
@@ -97,12 +84,10 @@ def mfa_required(name: str, state: str, level: str, config_path: str | None, as_
     """Operator override: switch "MFA required" of NAME without the owner's prerequisites."""
     on = state == "on"
     chosen = MFALevel(level) if on else MFALevel.ANY
-
-    async def action(config: Config, store: Store) -> int:
-        switched = await OrgSecurity(store).operator_switch(name, on, chosen)
-        return switched.sessions_to_close
-
-    closing = run(config_path, action)
+    switched = run(
+        config_path, lambda _, store: OrgSecurity(store).operator_switch(name, on, chosen)
+    )
+    closing = switched.sessions_to_close
     emit(
         as_json,
         {

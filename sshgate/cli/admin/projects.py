@@ -5,29 +5,16 @@ from __future__ import annotations
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._output import Refusal, emit, json_option
-from sshgate.cli._server import config_option, run
-from sshgate.cli.admin._common import (
-    audit_admin,
-    host_keys_from,
-    org_named,
-    project_with_id,
-    user_named,
+from sshgate.cli._output import emit, json_option
+from sshgate.cli._server import config_option, refused_input, run
+from sshgate.cli.admin._common import host_keys_from
+from sshgate.policy import Environment, ProjectRole
+from sshgate.services import (
+    Projects,
+    check_environment_names,
+    environment_upstream,
+    git_upstream,
 )
-from sshgate.config import Config
-from sshgate.policy import (
-    Environment,
-    Project,
-    ProjectRole,
-    SpecError,
-    is_app_name,
-    is_env_name,
-    new_machine_name,
-    new_project_id,
-    parse_git_upstream,
-    parse_upstream,
-)
-from sshgate.store import ConflictError, Store
 
 
 @click.group(cls=Group)
@@ -38,38 +25,28 @@ def project() -> None:
 @project.command("add")
 @click.argument("org")
 @click.option("--title", required=True)
-@click.option("--git-upstream", required=True, metavar="USER@HOST:PORT:/path/repo.git")
+@click.option(
+    "--git-upstream", "git_upstream_spec", required=True, metavar="USER@HOST:PORT:/path/repo.git"
+)
 @click.option("--host-key-file", required=True, type=click.Path(dir_okay=False))
 @config_option
 @json_option
 def add(
     org: str,
     title: str,
-    git_upstream: str,
+    git_upstream_spec: str,
     host_key_file: str,
     config_path: str | None,
     as_json: bool,
 ) -> None:
     """Create a project in ORG whose git repository lives at --git-upstream."""
-    try:
-        endpoint, path = parse_git_upstream(git_upstream, host_keys_from(host_key_file))
-    except SpecError as exc:
-        raise Refusal(str(exc)) from None
-
-    async def action(config: Config, store: Store) -> str:
-        await org_named(store, org)
-        for _ in range(5):
-            candidate = Project(new_project_id(), org, title, endpoint, path)
-            try:
-                created = await store.create_project(candidate)
-            except ConflictError:
-                continue
-            await audit_admin(store, "project-add", created.id, f"org={org}")
-            return created.id
-        raise Refusal("could not allocate a project id; try again")
-
-    project_id = run(config_path, action)
-    emit(as_json, {"id": project_id}, f"created project {project_id} in {org}")
+    host_keys = host_keys_from(host_key_file)
+    with refused_input():
+        endpoint, path = git_upstream(git_upstream_spec, host_keys)
+    created = run(
+        config_path, lambda _, store: Projects(store).add_project(org, title, endpoint, path)
+    )
+    emit(as_json, {"id": created.id}, f"created project {created.id} in {org}")
 
 
 @project.command("grant")
@@ -99,19 +76,9 @@ def grant(
     grant; an org member only what their grants allow.
     """
 
-    async def action(config: Config, store: Store) -> None:
-        found = await project_with_id(store, project_id)
-        target = await user_named(store, username)
-        facts = await store.access_facts(project_id, target.id)
-        if facts.org_role is None:
-            raise Refusal(
-                f"{username} is not a member of organization {found.org}; add them first:"
-                f" sshgate admin org member {found.org} {username} --role member"
-            )
-        await store.set_grant(project_id, target.id, ProjectRole(role))
-        await audit_admin(store, "project-grant", project_id, f"{username}={role}")
-
-    run(config_path, action)
+    run(
+        config_path, lambda _, store: Projects(store).grant(project_id, username, ProjectRole(role))
+    )
     emit(
         as_json,
         {"project": project_id, "username": username, "role": role},
@@ -126,14 +93,7 @@ def grant(
 @json_option
 def revoke(project_id: str, username: str, config_path: str | None, as_json: bool) -> None:
     """Remove USERNAME's grant in PROJECT."""
-
-    async def action(config: Config, store: Store) -> None:
-        await project_with_id(store, project_id)
-        target = await user_named(store, username)
-        await store.remove_grant(project_id, target.id)
-        await audit_admin(store, "project-revoke", project_id, username)
-
-    run(config_path, action)
+    run(config_path, lambda _, store: Projects(store).revoke(project_id, username))
     emit(as_json, {"project": project_id, "username": username}, f"revoked {username}")
 
 
@@ -143,26 +103,13 @@ def revoke(project_id: str, username: str, config_path: str | None, as_json: boo
 @json_option
 def remove(project_id: str, config_path: str | None, as_json: bool) -> None:
     """Remove PROJECT and its environments."""
-
-    async def action(config: Config, store: Store) -> None:
-        await project_with_id(store, project_id)
-        await store.remove_project(project_id)
-        await audit_admin(store, "project-remove", project_id)
-
-    run(config_path, action)
+    run(config_path, lambda _, store: Projects(store).remove_project(project_id))
     emit(as_json, {"id": project_id}, f"removed project {project_id}")
 
 
 @click.group(cls=Group)
 def env() -> None:
     """Environments (one upstream OpenSSH server per app)."""
-
-
-def _check_names(name: str, app: str) -> None:
-    if not is_env_name(name):
-        raise Refusal(f"invalid environment name {name!r}")
-    if not is_app_name(app):
-        raise Refusal(f"invalid app name {app!r}")
 
 
 def _env_json(environment: Environment) -> dict[str, str]:
@@ -192,23 +139,15 @@ def env_add(
     as_json: bool,
 ) -> None:
     """Add app APP of environment NAME to PROJECT, served by --upstream."""
-    _check_names(name, app)
-    try:
-        endpoint = parse_upstream(upstream, host_keys_from(host_key_file))
-    except SpecError as exc:
-        raise Refusal(str(exc)) from None
-
-    async def action(config: Config, store: Store) -> Environment:
-        await project_with_id(store, project_id)
-        candidate = Environment(project_id, name, new_machine_name(name), app, endpoint)
-        try:
-            created = await store.add_environment(candidate)
-        except ConflictError:
-            raise Refusal(f"app {app!r} of environment {name!r} already exists") from None
-        await audit_admin(store, "env-add", created.service, str(endpoint))
-        return created
-
-    created = run(config_path, action)
+    with refused_input():
+        check_environment_names(name, app)
+    host_keys = host_keys_from(host_key_file)
+    with refused_input():
+        endpoint = environment_upstream(upstream, host_keys)
+    created = run(
+        config_path,
+        lambda _, store: Projects(store).add_environment(project_id, name, app, endpoint),
+    )
     emit(as_json, _env_json(created), f"created {created.service}")
 
 
@@ -224,16 +163,9 @@ def env_host_key(
 ) -> None:
     """Replace the pinned host key(s) of an environment's app."""
     keys = host_keys_from(host_key_file)
-
-    async def action(config: Config, store: Store) -> Environment:
-        found = await store.get_environment(project_id, name, app)
-        if found is None:
-            raise Refusal(f"no app {app!r} of environment {name!r} in {project_id}")
-        await store.set_environment_host_keys(project_id, name, app, keys)
-        await audit_admin(store, "env-host-key", found.service)
-        return found
-
-    found = run(config_path, action)
+    found = run(
+        config_path, lambda _, store: Projects(store).set_host_keys(project_id, name, app, keys)
+    )
     emit(as_json, _env_json(found), f"host key of {found.service} updated")
 
 
@@ -247,13 +179,7 @@ def env_remove(
     project_id: str, name: str, app: str | None, config_path: str | None, as_json: bool
 ) -> None:
     """Remove environment NAME (or one app of it) from PROJECT."""
-
-    async def action(config: Config, store: Store) -> None:
-        await project_with_id(store, project_id)
-        await store.remove_environment(project_id, name, app)
-        await audit_admin(store, "env-remove", f"{project_id}/{name}", app)
-
-    run(config_path, action)
+    run(config_path, lambda _, store: Projects(store).remove_environment(project_id, name, app))
     emit(
         as_json,
         {"project": project_id, "environment": name, "app": app},

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 
 import click
 
 from sshgate.accounts import PasswordPolicyError, hash_password
 from sshgate.cli._help import Group
 from sshgate.cli._output import Refusal, emit, json_option, read_secret_stdin
-from sshgate.cli._server import config_option, run
-from sshgate.cli.admin._common import audit_admin
-from sshgate.config import Config
-from sshgate.policy import USERNAME
-from sshgate.services import Operator
-from sshgate.store import ConflictError, Store
+from sshgate.cli._server import config_option, refused_input, run
+from sshgate.policy import User
+from sshgate.services import Operator, check_new_user
 
 
 @click.group(cls=Group)
@@ -54,40 +52,24 @@ def add(
     name: str, email: str, password_stdin: bool, config_path: str | None, as_json: bool
 ) -> None:
     """Create user NAME."""
-    if not USERNAME.fullmatch(name):
-        raise Refusal(f"invalid username {name!r}: expected ^[a-z][a-z0-9._-]{{1,38}}$")
-    if "@" not in email or len(email) > 254:
-        raise Refusal(f"invalid email address {email!r}")
+    with refused_input():
+        check_new_user(name, email)
     password_hash = _password_hash(password_stdin)
-
-    async def action(config: Config, store: Store) -> str:
-        try:
-            created = await store.create_user(name, email, password_hash)
-        except ConflictError:
-            raise Refusal(f"user {name!r} already exists") from None
-        await audit_admin(store, "user-add", name)
-        return created.id
-
-    user_id = run(config_path, action)
-    emit(as_json, {"id": user_id}, f"created user {name} ({user_id})")
+    created = run(
+        config_path, lambda _, store: Operator(store).add_user(name, email, password_hash)
+    )
+    emit(as_json, {"id": created.id}, f"created user {name} ({created.id})")
 
 
-def _state_command(verb: str, describe: str, doc: str) -> click.Command:
+def _state_command(
+    verb: str, describe: str, doc: str, change: Callable[[Operator, str], Awaitable[User]]
+) -> click.Command:
     @click.argument("name")
     @config_option
     @json_option
     def command(name: str, config_path: str | None, as_json: bool) -> None:
-        async def action(config: Config, store: Store) -> str:
-            operator = Operator(store)
-            change = {
-                "disable": operator.disable_user,
-                "enable": operator.enable_user,
-                "mfa-reset": operator.reset_mfa,
-            }[verb]
-            return (await change(name)).id
-
-        user_id = run(config_path, action)
-        emit(as_json, {"id": user_id, "username": name}, f"{describe} {name}")
+        changed = run(config_path, lambda _, store: change(Operator(store), name))
+        emit(as_json, {"id": changed.id, "username": name}, f"{describe} {name}")
 
     command.__doc__ = doc
     return click.command(verb)(command)
@@ -98,14 +80,18 @@ user.add_command(
         "disable",
         "disabled",
         "Disable user NAME: their login sessions end and their certificates are revoked.",
+        Operator.disable_user,
     )
 )
-user.add_command(_state_command("enable", "enabled", "Enable user NAME again."))
+user.add_command(
+    _state_command("enable", "enabled", "Enable user NAME again.", Operator.enable_user)
+)
 user.add_command(
     _state_command(
         "mfa-reset",
         "reset MFA of",
         "Turn off user NAME's MFA (a lost authenticator): their sessions and API tokens end.",
+        Operator.reset_mfa,
     )
 )
 
@@ -118,9 +104,5 @@ user.add_command(
 def password_reset(name: str, password_stdin: bool, config_path: str | None, as_json: bool) -> None:
     """Set a new password for NAME; ends their sessions and revokes their certificates."""
     password_hash = _password_hash(password_stdin)
-
-    async def action(config: Config, store: Store) -> str:
-        return (await Operator(store).reset_password(name, password_hash)).id
-
-    user_id = run(config_path, action)
-    emit(as_json, {"id": user_id, "username": name}, f"password of {name} reset")
+    reset = run(config_path, lambda _, store: Operator(store).reset_password(name, password_hash))
+    emit(as_json, {"id": reset.id, "username": name}, f"password of {name} reset")
