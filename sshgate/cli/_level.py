@@ -23,6 +23,21 @@ def level_words(state: str, level: str) -> str:
     return f" (level {level})" if state == "on" and level != "any" else ""
 
 
+def switched_line(org: str, state: str, level: str) -> str:
+    """`"MFA required" is on for ORG (level phishing-resistant)`."""
+    return f'"MFA required" is {state} for {org}{level_words(state, level)}'
+
+
+def switched_json(org: str, mfa_required: bool, level: str, closing: int) -> dict[str, object]:
+    """The `--json` answer of both switches."""
+    return {
+        "org": org,
+        "mfa_required": mfa_required,
+        "mfa_level": level,
+        "sessions_to_close": closing,
+    }
+
+
 def needed_words(level: str) -> str:
     """What the sessions that will close lack."""
     return "a security key or passkey" if level == "phishing-resistant" else "MFA"

@@ -15,7 +15,13 @@ from urllib.parse import quote
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._level import closing_words, factor_words, level_option, level_words
+from sshgate.cli._level import (
+    closing_words,
+    factor_words,
+    level_option,
+    switched_json,
+    switched_line,
+)
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
 
@@ -76,19 +82,10 @@ def mfa_required(name: str, state: str, level: str, as_json: bool) -> None:
     answer = _call("PUT", _org_path(name, "mfa-required"), body)
     closing = int(answer["sessions_to_close"])
     level = str(answer.get("mfa_level", "any"))
-    prose = [f'"MFA required" is {state} for {answer["org"]}' + level_words(state, level)]
+    prose = [switched_line(answer["org"], state, level)]
     if answer["mfa_required"]:
         prose.append(closing_words(closing, level))
-    emit(
-        as_json,
-        {
-            "org": answer["org"],
-            "mfa_required": answer["mfa_required"],
-            "mfa_level": level,
-            "sessions_to_close": closing,
-        },
-        prose,
-    )
+    emit(as_json, switched_json(answer["org"], answer["mfa_required"], level, closing), prose)
 
 
 @org.command("remind")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._level import closing_words, level_option, level_words
+from sshgate.cli._level import closing_words, level_option, switched_json, switched_line
 from sshgate.cli._output import emit, json_option
 from sshgate.cli._server import config_option, run
 from sshgate.policy import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole
@@ -90,12 +90,7 @@ def mfa_required(name: str, state: str, level: str, config_path: str | None, as_
     closing = switched.sessions_to_close
     emit(
         as_json,
-        {
-            "org": name,
-            "mfa_required": on,
-            "mfa_level": chosen.value,
-            "sessions_to_close": closing,
-        },
-        f'"MFA required" is {state} for {name}{level_words(state, chosen.value)}'
+        switched_json(name, on, chosen.value, closing),
+        switched_line(name, state, chosen.value)
         + (f"; {closing_words(closing, chosen.value)}" if on else ""),
     )
