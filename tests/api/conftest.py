@@ -125,7 +125,8 @@ async def open_site(
     config = config or make_config(tmp_path)
     keydir = KeyDir(config.ca.key_dir)
     keydir.ensure()
-    write_key_file(config.secrets.key_file)
+    if not config.secrets.key_file.exists():  # a second replica shares the first's
+        write_key_file(config.secrets.key_file)
     for line in keydir.public_keys():
         await store.record_ca_key(fingerprint(line), line, time.time() - 10)
     clock = Clock()
