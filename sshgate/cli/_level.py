@@ -38,18 +38,6 @@ def switched_json(org: str, mfa_required: bool, level: str, closing: int) -> dic
     }
 
 
-def needed_words(level: str) -> str:
-    """What the sessions that will close lack."""
-    return "a security key or passkey" if level == "phishing-resistant" else "MFA"
-
-
-def closing_words(closing: int, level: str) -> str:
-    """How many open sessions switching on closes, the same for the user's and the
-    operator's switch: "1 open session of users without MFA will be closed"."""
-    sessions = "session" if closing == 1 else "sessions"
-    return f"{closing} open {sessions} of users without {needed_words(level)} will be closed"
-
-
 def factor_words(factors: list[str]) -> str:
     """A member's factors for people: "authenticator app, security key", or "-"."""
     return ", ".join(FACTOR_WORDS.get(f, f) for f in factors) or "-"

@@ -16,7 +16,6 @@ import click
 
 from sshgate.cli._help import Group
 from sshgate.cli._level import (
-    closing_words,
     factor_words,
     level_option,
     switched_json,
@@ -24,6 +23,7 @@ from sshgate.cli._level import (
 )
 from sshgate.cli._output import emit, json_option, table
 from sshgate.cli._user import call, logged_in
+from sshgate.policy import closing_words
 
 SECURITY_KEYS = ("username", "email", "role", "mfa", "factors", "mfa_since", "last_reminded")
 

@@ -14,7 +14,7 @@ from markupsafe import Markup, escape
 
 from sshgate.console._web import ConsolePage, Form, iso, redirect
 from sshgate.console.pages import Page, console_router
-from sshgate.policy import MFALevel
+from sshgate.policy import MFALevel, closing_tail
 from sshgate.services import Reminded, git_clone_command, member_org, ssh_command
 from sshgate.store import MemberSecurity
 
@@ -148,7 +148,13 @@ async def mfa_required(org: str, page: Page) -> Response:
     level = _level(form.get("level"))
     if turn_on and form.get("confirm") != "yes":
         closing = await service.sessions_to_close(principal, org, level)
-        return await page.render("confirm_mfa.html", org=org, closing=closing, level=level.value)
+        return await page.render(
+            "confirm_mfa.html",
+            org=org,
+            closing=closing,
+            closing_tail=closing_tail(closing, level),
+            level=level.value,
+        )
     await service.switch(principal, org, turn_on, page.client, level)
     return redirect(page, f"/orgs/{org}/security")
 

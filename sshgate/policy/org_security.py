@@ -58,6 +58,19 @@ def may_switch_mfa_required(
     return None
 
 
+def closing_words(closing: int, level: str) -> str:
+    """How many open sessions switching on will close, in the words of the CLI's switches and
+    the Console's confirm step: "1 open session of users without MFA will be closed"."""
+    return f"{closing} {closing_tail(closing, level)}"
+
+
+def closing_tail(closing: int, level: str) -> str:
+    """`closing_words` after the count (the Console sets the count in bold)."""
+    sessions = "session" if closing == 1 else "sessions"
+    lacking = "a security key or passkey" if level == MFALevel.PHISHING_RESISTANT else "MFA"
+    return f"open {sessions} of users without {lacking} will be closed"
+
+
 def may_view_security(role: OrgRole | None) -> bool:
     """The member list with MFA status, and reminders, are for owners and admins."""
     return role in MAY_ADMINISTER

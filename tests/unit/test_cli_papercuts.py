@@ -15,13 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from sshgate.cli._level import closing_words
 from sshgate.cli.account import ssh_config_includes_snippet
 from sshgate.cli.app import run
 from sshgate.client.api import Api, ApiError
 from sshgate.client.sshconfig import includes_snippet
 from sshgate.config import load_config
-from sshgate.policy import SpecError, parse_git_upstream
+from sshgate.policy import SpecError, closing_words, parse_git_upstream
 
 
 class Cli:

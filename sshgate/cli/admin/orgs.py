@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 
 from sshgate.cli._help import Group
-from sshgate.cli._level import closing_words, level_option, switched_json, switched_line
+from sshgate.cli._level import level_option, switched_json, switched_line
 from sshgate.cli._output import emit, json_option
 from sshgate.cli._server import config_option, run
-from sshgate.policy import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole
+from sshgate.policy import ADVANCED_USER_MANAGEMENT, MFALevel, OrgRole, closing_words
 from sshgate.services import Operator, OrgSecurity
 
 KNOWN_ADDONS = (ADVANCED_USER_MANAGEMENT,)
