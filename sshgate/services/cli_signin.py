@@ -299,6 +299,19 @@ def _user_code(text: str) -> str:
     return f"{letters[:4]}-{letters[4:]}" if len(letters) == 8 else ""
 
 
+# RFC 6749's NQSCHAR (%x20-21 / %x23-5B / %x5D-7E): what an error description may hold.
+# Authlib repeats redirect_uri and response_type in its descriptions and raises ValueError
+# (a 500) when they hold anything else, so such a request is refused before it is parsed.
+_NQSCHAR = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
+_ECHOED = ("redirect_uri", "response_type")
+
+
+def _require_echoable(params: dict[str, str]) -> None:
+    for name in _ECHOED:
+        if not set(params.get(name, "")) <= _NQSCHAR:
+            raise InvalidRequestError(f"{name} holds characters it may not")
+
+
 def _require_pkce(params: dict[str, str]) -> None:
     """Authlib's PKCE extension lets a request without a challenge through to the token
     step; a native app must always send one, with S256 (RFC 8252 §8.1)."""
@@ -331,6 +344,7 @@ class CliSignIn:
 
     def consent(self, params: dict[str, str], principal: Principal) -> Consent:
         """Check an authorization request (OAuth2Error when it is not one to show)."""
+        _require_echoable(params)
         _require_pkce(params)
         exchange = _Exchange(user=principal.user)
         grant = self._server.get_consent_grant(
@@ -341,6 +355,7 @@ class CliSignIn:
     async def authorize(self, params: dict[str, str], principal: Principal, allow: bool) -> str:
         """Where the browser goes next: the CLI's redirect with a code (allowed) or with
         error=access_denied (denied); both carry the CLI's `state`."""
+        _require_echoable(params)
         _require_pkce(params)
         exchange = _Exchange(user=principal.user)
         request = _request(self._base, "GET", params, exchange)

@@ -168,6 +168,23 @@ async def test_only_a_loopback_redirect_is_accepted(
     assert page.status_code == 400 and "not valid" in page.text
 
 
+@pytest.mark.parametrize("param", ["redirect_uri", "response_type"])
+@pytest.mark.parametrize(
+    "odd", ['"', "\\", "\x00", "\x7f", "é"], ids=["quote", "backslash", "nul", "del", "non-ascii"]
+)
+async def test_a_request_with_characters_an_oauth_error_cannot_carry_is_refused_not_a_crash(
+    site: Site, alice: Browser, param: str, odd: str
+) -> None:
+    query = parse_qs(urlsplit(authorize_url(pkce()[1])).query)
+    params = {k: v[0] for k, v in query.items()}
+    params[param] += odd
+    page = await alice.get("/oauth/authorize?" + urlencode(params))
+    assert page.status_code == 400 and "not valid" in page.text
+    await alice.get(authorize_url(pkce()[1]))  # a CSRF token for the form
+    answer = await alice.post("/oauth/authorize", {**params, "decision": "allow"})
+    assert answer.status_code == 400 and "not valid" in answer.text
+
+
 async def test_plain_pkce_is_refused(site: Site, alice: Browser) -> None:
     url = authorize_url("x" * 43).replace("S256", "plain")
     page = await alice.get(url)
