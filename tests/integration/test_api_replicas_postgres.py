@@ -3,7 +3,8 @@ secrets key and CA folder) on one database: a one-time value sent to both at the
 moment is accepted by exactly one, whichever gets there first. A WebAuthn answer, a
 `login --web` authorization code and an approved `login --device` code. Each test first
 shows that the other replica accepts what the first one started (so that a refusal in the
-race is the single use, not a replica that knows nothing)."""
+race is the single use, not a replica that knows nothing). And a `login --device` poller
+cannot get round slow_down by asking the replicas in turn."""
 
 from __future__ import annotations
 
@@ -92,3 +93,13 @@ async def test_an_approved_device_code_polled_at_two_replicas_at_once_opens_one_
             continue
         raced = await asyncio.gather(*(poll(s, started["device_code"]) for s in (a, b, a, b)))
         assert statuses(raced) == [200, 400, 400, 400], [r.text for r in raced]
+
+
+async def test_polling_two_replicas_in_turn_faster_than_the_interval_answers_slow_down(
+    replicas: Replicas,
+) -> None:
+    a, b = replicas
+    started = await start(a)
+    assert (await poll(a, started["device_code"])).json()["error"] == "authorization_pending"
+    assert (await poll(b, started["device_code"])).json()["error"] == "slow_down"
+    assert (await poll(a, started["device_code"])).json()["error"] == "slow_down"
