@@ -19,6 +19,7 @@ from sshgate.accounts.errors import (
     LoginFailed,
     MFAAlreadyEnabled,
     MFANotEnabled,
+    NoAuthenticatorApp,
     NoPendingSetup,
     NotPermitted,
     SecondFactorLocked,
@@ -29,7 +30,7 @@ from sshgate.accounts.errors import (
     TokenNotFound,
     WrongPassword,
 )
-from sshgate.accounts.mfa import MFA, Enrollment
+from sshgate.accounts.mfa import MFA, SETUP_TTL, Enrollment
 from sshgate.accounts.passwords import (
     PasswordPolicyError,
     check_password_policy,
@@ -54,6 +55,7 @@ from sshgate.accounts.totp import terminal_qr
 __all__ = [
     "MFA",
     "SCOPES",
+    "SETUP_TTL",
     "Accounts",
     "AccountsError",
     "AddedKey",
@@ -73,6 +75,7 @@ __all__ = [
     "MFAAlreadyEnabled",
     "MFANotEnabled",
     "Need",
+    "NoAuthenticatorApp",
     "NoPendingSetup",
     "NotPermitted",
     "PasswordChanged",

@@ -19,6 +19,7 @@ __all__ = [
     "LoginFailed",
     "MFAAlreadyEnabled",
     "MFANotEnabled",
+    "NoAuthenticatorApp",
     "NoPendingSetup",
     "NotPermitted",
     "SecondFactorLocked",
@@ -95,10 +96,14 @@ class InvalidToken(AccountsError):
 
 
 class MFAAlreadyEnabled(AccountsError):
-    """Raised by MFA setup when MFA is already on (disable it first)."""
+    """Raised by MFA setup when an authenticator app is already verified (remove it or
+    disable MFA first); MFA on through security keys alone does not raise it."""
 
-    def __init__(self) -> None:
-        super().__init__("MFA is already enabled for this account")
+    def __init__(
+        self,
+        message: str = "MFA is already enabled for this account with an authenticator app",
+    ) -> None:
+        super().__init__(message)
 
 
 class MFANotEnabled(AccountsError):
@@ -109,10 +114,17 @@ class MFANotEnabled(AccountsError):
 
 
 class NoPendingSetup(AccountsError):
-    """Raised by MFA verify without a setup before it."""
+    """Raised by MFA verify without a setup before it (or after it expired or was replaced)."""
 
     def __init__(self) -> None:
-        super().__init__("no MFA setup in progress: run the setup first")
+        super().__init__("no MFA setup in progress (or it expired): run the setup first")
+
+
+class NoAuthenticatorApp(AccountsError):
+    """Raised when removing an authenticator app from an account that has none."""
+
+    def __init__(self) -> None:
+        super().__init__("this account has no authenticator app")
 
 
 class NotPermitted(AccountsError):

@@ -1,11 +1,19 @@
 """MFA enrollment and its lifecycle, as the user drives it: set up an application, verify
-and save, get new recovery codes, disable.
+and save, get new recovery codes, remove the application, disable.
 
-* `begin_setup` stores a new secret, encrypted, as *pending*: MFA stays off, and running the
-  setup again replaces the pending secret. It is refused while MFA is on (disable first), so
-  a stolen session cannot swap the user's authenticator.
-* `verify_setup` turns MFA on only after one correct code for the pending secret, records
-  that code's time step as spent, and hands out 10 recovery codes (shown once).
+* `begin_setup` stores a new secret, encrypted, as a *setup* kept apart from the verified
+  secret (`store._totpsetup`): it is no second factor, expires after SETUP_TTL seconds, and
+  running the setup again replaces it. It is refused while an authenticator app is verified
+  (remove it or disable MFA first), so a stolen session cannot swap the user's
+  authenticator. A user whose MFA is on through security keys may add an app, from a login
+  with MFA only (`scope.lacks_mfa_login`, the rule of every sensitive account change).
+* `verify_setup` makes the setup the verified app only after one correct code for it,
+  records that code's time step as spent, and turns MFA on when it was off, with 10
+  recovery codes (shown once). A user whose MFA was already on through keys keeps the
+  recovery codes they have (no code is replaced behind their back; `new_recovery_codes`
+  makes new ones on purpose); only one with no unused code left gets 10 new ones.
+* `remove_app` needs the password and a current code; MFA stays on while a security key is
+  left, and goes off with the last factor as `disable` does.
 * `new_recovery_codes` needs a current code (TOTP or recovery) and replaces every code.
 * `disable` needs the password and a current code (TOTP or recovery: a user who lost the
   authenticator can still leave MFA); it ends the user's login sessions, and certificates
@@ -23,15 +31,21 @@ from sshgate.accounts.errors import (
     InvalidCode,
     MFAAlreadyEnabled,
     MFANotEnabled,
+    NoAuthenticatorApp,
     NoPendingSetup,
+    NotPermitted,
     WrongPassword,
 )
-from sshgate.accounts.second_factor import SecondFactor, open_secret
+from sshgate.accounts.scope import ADDING_APP_NEEDS_MFA, lacks_mfa_login
+from sshgate.accounts.second_factor import SecondFactor
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.policy import User
-from sshgate.store import MFAState, Store
+from sshgate.store import AppConfirmation, AppRemoved, MFAState, Store
 
-__all__ = ["MFA", "Enrollment"]
+__all__ = ["MFA", "SETUP_TTL", "Enrollment"]
+
+# How long a setup waits for its first correct code ("Verify & save").
+SETUP_TTL = 900.0
 
 
 class Enrollment(NamedTuple):
@@ -57,40 +71,63 @@ class MFA:
         self._second_factor = second_factor
         self._now = now
 
-    async def begin_setup(self, user: User) -> Enrollment:
-        if (await self._state(user)).enabled:
+    async def begin_setup(self, user: User, mfa_login: bool = False) -> Enrollment:
+        """A new setup for the user (replacing an older one). `mfa_login`: the login asking
+        has `mfa`, needed when MFA is already on (through security keys)."""
+        state = await self._state(user)
+        if state.enabled and state.secret_enc is not None:
             raise MFAAlreadyEnabled()
+        if lacks_mfa_login(state.enabled, mfa_login):
+            raise NotPermitted(ADDING_APP_NEEDS_MFA)
         secret = totp.new_secret()
-        await self._store.set_mfa_secret(user.id, self._box.seal(secret.encode("ascii"), user.id))
+        now = self._now()
+        sealed = self._box.seal(secret.encode("ascii"), user.id)
+        if not await self._store.save_totp_setup(user.id, sealed, now, now + SETUP_TTL):
+            raise MFAAlreadyEnabled()  # an app was verified meanwhile
         return _enrollment(secret, user)
 
     async def pending(self, user: User) -> Enrollment | None:
-        """The setup started and not yet verified (to show it again), or None."""
-        state = await self._store.get_mfa_state(user.id)
-        if state is None or state.enabled:
+        """The setup started and not yet verified nor expired (to show it again), or None."""
+        sealed = await self._store.get_totp_setup(user.id, self._now())
+        if sealed is None:
             return None
-        secret = open_secret(self._box, state)
-        return None if secret is None else _enrollment(secret, user)
+        return _enrollment(self._box.open(sealed, user.id).decode("ascii"), user)
 
-    async def verify_setup(self, user: User, code: str) -> list[str]:
-        """Enable MFA with one correct code; returns the new recovery codes."""
+    async def has_app(self, user: User) -> bool:
+        """The user has a verified authenticator app (a second factor)."""
+        state = await self._store.get_mfa_state(user.id)
+        return state is not None and state.enabled and state.secret_enc is not None
+
+    async def verify_setup(self, user: User, code: str, mfa_login: bool = False) -> list[str]:
+        """Make the setup the user's authenticator app with one correct code; returns the
+        new recovery codes, or [] when the user's MFA was on already and their unused
+        recovery codes were kept."""
         now = self._now()
-        state = await self._state(user)
-        if state.enabled:
-            raise MFAAlreadyEnabled()
-        secret = open_secret(self._box, state)
-        if secret is None or state.secret_enc is None:
+        sealed = await self._store.get_totp_setup(user.id, now)
+        if sealed is None:
             raise NoPendingSetup()
+        state = await self._state(user)
+        if state.enabled and state.secret_enc is not None:
+            raise MFAAlreadyEnabled()
+        if lacks_mfa_login(state.enabled, mfa_login):
+            raise NotPermitted(ADDING_APP_NEEDS_MFA)
+        secret = self._box.open(sealed, user.id).decode("ascii")
         step = totp.matching_step(secret, code.strip(), now)
         if step is None or not await self._store.accept_totp_step(user.id, step, now):
             raise InvalidCode()
         codes = recovery.generate()
-        if not await self._store.enable_mfa_for_secret(
-            user.id, state.secret_enc, recovery.code_hashes(self._box, codes), now
-        ):
+        confirmed = await self._store.confirm_totp_setup(
+            user.id, sealed, recovery.code_hashes(self._box, codes), now, mfa_login
+        )
+        if confirmed is AppConfirmation.NOT_PENDING:
             # The setup was started again (or finished elsewhere) since this code was shown.
             raise NoPendingSetup()
-        return codes
+        if confirmed is AppConfirmation.REFUSED:
+            # An app was verified, or MFA went on for a login without it, since the checks.
+            if mfa_login:
+                raise MFAAlreadyEnabled()
+            raise NotPermitted(ADDING_APP_NEEDS_MFA)
+        return [] if confirmed is AppConfirmation.ADDED else codes
 
     async def new_recovery_codes(self, user: User, code: str) -> list[str]:
         if not (await self._state(user)).enabled:
@@ -106,6 +143,21 @@ class MFA:
             raise WrongPassword()
         await self._second_factor.verify(user.id, code)
         return await self._store.disable_mfa(user.id, self._now())
+
+    async def remove_app(
+        self, user: User, password: str, code: str, client: str = ""
+    ) -> AppRemoved:
+        """Remove the authenticator app after the password and a current code (TOTP or
+        recovery). MFA goes off with it (sessions end) only when no security key is left."""
+        if not await self.has_app(user):
+            raise NoAuthenticatorApp()
+        if await self._passwords.verify(user.username, password, client) is None:
+            raise WrongPassword()
+        await self._second_factor.verify(user.id, code)
+        removed = await self._store.remove_totp(user.id, self._now())
+        if removed is None:
+            raise NoAuthenticatorApp()
+        return removed
 
     async def _state(self, user: User) -> MFAState:
         state = await self._store.get_mfa_state(user.id)

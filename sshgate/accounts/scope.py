@@ -9,8 +9,10 @@ A login session may do everything its user may. An API token has a scope:
 
 MFA setup, verify and disable, recovery codes, password change and token management need a
 login session (`Need.SESSION`): a leaked token must not enrol an attacker's authenticator,
-change the password or mint more tokens. An `account` token is created only from a login
-with `mfa` when the user has MFA, so that it is not a way around the second factor.
+change the password or mint more tokens. What would let a login without a second factor
+act as one with it needs a login with `mfa` when the user has MFA (`lacks_mfa_login`): an
+`account` token, and adding an authenticator app to an account whose MFA is on through
+security keys (a session opened before MFA went on must not add a factor).
 
 Pure: the API declares what each route needs; `refusal` decides.
 """
@@ -22,7 +24,14 @@ from enum import Enum
 from sshgate.accounts.principal import Principal
 from sshgate.store import TokenScope
 
-__all__ = ["SCOPES", "Need", "new_token_refusal", "refusal"]
+__all__ = [
+    "ADDING_APP_NEEDS_MFA",
+    "SCOPES",
+    "Need",
+    "lacks_mfa_login",
+    "new_token_refusal",
+    "refusal",
+]
 
 SCOPES: tuple[TokenScope, ...] = ("certificate", "account")
 
@@ -42,7 +51,17 @@ ACCOUNT_SCOPE_NEEDS_MFA = (
     "a token with scope account needs a login with MFA: log in with your code"
     " (sshgate login -f), then create it"
 )
+ADDING_APP_NEEDS_MFA = (
+    "your MFA is on: adding an authenticator app needs a login with MFA; sign in again"
+    " with your security key (Console, or sshgate login --web), then set it up"
+)
 UNKNOWN_SCOPE = "a token's scope is certificate or account"
+
+
+def lacks_mfa_login(user_has_mfa: bool, login_has_mfa: bool) -> bool:
+    """The one rule for sensitive account changes: a user with MFA must make them from a
+    login whose amr still has `mfa`."""
+    return user_has_mfa and not login_has_mfa
 
 
 def refusal(principal: Principal, need: Need) -> str | None:
@@ -62,6 +81,6 @@ def new_token_refusal(principal: Principal, scope: str) -> str | None:
         return NEEDS_SESSION
     if scope not in SCOPES:
         return UNKNOWN_SCOPE
-    if scope == "account" and principal.user.mfa_enabled and not principal.has_mfa:
+    if scope == "account" and lacks_mfa_login(principal.user.mfa_enabled, principal.has_mfa):
         return ACCOUNT_SCOPE_NEEDS_MFA
     return None

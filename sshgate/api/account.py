@@ -1,6 +1,7 @@
 """The caller's own account: GET /api/account, the password, and MFA (setup, verify,
-disable, recovery codes). These stay open to a bearer without `mfa` on purpose: they are how
-a user comes to comply with an organization's MFA requirement."""
+remove the authenticator app, disable, recovery codes). These stay open to a bearer without
+`mfa` on purpose: they are how a user comes to comply with an organization's MFA
+requirement."""
 
 from __future__ import annotations
 
@@ -63,8 +64,10 @@ async def change_password(
 
 @router.post("/mfa/setup", response_model=MFASetupResponse)
 async def mfa_setup(principal: SessionPrincipal, context: Context) -> MFASetupResponse:
-    """Start enrolling an authenticator app; MFA stays off until /mfa/verify."""
-    enrollment = await context.accounts.mfa.begin_setup(principal.user)
+    """Start enrolling an authenticator app; it is no second factor (and MFA stays off)
+    until /mfa/verify. A user whose MFA is on through security keys may add one from a login
+    with MFA; 409 when an app is already set up."""
+    enrollment = await context.accounts.mfa.begin_setup(principal.user, principal.has_mfa)
     return MFASetupResponse(
         secret=enrollment.secret, otpauth_uri=enrollment.otpauth_uri, qr_svg=enrollment.qr_svg
     )
@@ -76,8 +79,9 @@ async def mfa_verify(
 ) -> MFAVerifyResponse:
     """The "Verify & save" step: enables MFA after one correct code and returns 10 recovery
     codes, once. Log in again (`sshgate login -f`) for a session whose certificates carry
-    `mfa`."""
-    codes = await context.accounts.mfa.verify_setup(principal.user, body.code)
+    `mfa`. For a user whose MFA was on through security keys the app is added and their
+    unused recovery codes are kept (`recovery_codes` is then empty)."""
+    codes = await context.accounts.mfa.verify_setup(principal.user, body.code, principal.has_mfa)
     log("mfa_enabled", user_id=principal.user.id)
     return MFAVerifyResponse(mfa=True, recovery_codes=codes)
 
@@ -92,6 +96,19 @@ async def mfa_disable(
     )
     log("mfa_disabled", user_id=principal.user.id, sessions_ended=ended)
     return MFADisableResponse(mfa=False, sessions_ended=ended)
+
+
+@router.post("/mfa/remove-app", response_model=MFADisableResponse)
+async def mfa_remove_app(
+    body: MFADisableRequest, principal: SessionPrincipal, request: Request, context: Context
+) -> MFADisableResponse:
+    """Remove the authenticator app (password and a current code). MFA stays on while a
+    security key is left; with the last factor it goes off and the user's sessions end."""
+    removed = await context.accounts.mfa.remove_app(
+        principal.user, body.password, body.code, client_address(request)
+    )
+    log("mfa_app_removed", user_id=principal.user.id, sessions_ended=removed.sessions_ended)
+    return MFADisableResponse(mfa=not removed.mfa_off, sessions_ended=removed.sessions_ended)
 
 
 @router.post("/mfa/recovery-codes", response_model=RecoveryCodesResponse)

@@ -130,6 +130,8 @@ def from_exception(exc: Exception) -> ApiError | None:
             return ApiError(409, "mfa_not_enabled", str(exc))
         case acc.NoPendingSetup():
             return ApiError(409, "no_pending_setup", str(exc))
+        case acc.NoAuthenticatorApp():
+            return ApiError(409, "no_authenticator_app", str(exc))
         case acc.InvalidTokenName() | acc.InvalidTokenExpiry():
             return ApiError(400, "invalid_request", str(exc))
         case acc.KeysUnavailable():

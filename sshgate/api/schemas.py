@@ -130,7 +130,10 @@ class CodeRequest(BaseModel):
 
 class MFAVerifyResponse(BaseModel):
     mfa: bool
-    recovery_codes: list[str]
+    recovery_codes: list[str] = Field(
+        description="10 new recovery codes, shown once; empty when MFA was already on (through"
+        " security keys) and the user's unused recovery codes were kept"
+    )
 
 
 class MFADisableRequest(BaseModel):

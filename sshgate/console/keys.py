@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 from sshgate import accounts as acc
 from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
-from sshgate.console.profile import NEXT_STEP, profile_page
+from sshgate.console.profile import NEXT_STEP, mfa_off_page, profile_page
 from sshgate.console.signin import code_step, signed_in_page
 from sshgate.logs import log
 
@@ -121,8 +121,5 @@ async def remove_key(key_id: str, page: Page) -> Response:
         return await profile_page(page, 400, error=str(exc), error_in="keys")
     log("security_key_removed", user_id=user.id, key_id=key_id, via="console")
     if ended:
-        page.signed_out()
-        return await page.render(
-            "sign_in.html", notice="MFA is off and your sessions ended. Sign in again.", username=""
-        )
+        return await mfa_off_page(page)
     return redirect(page, "/profile#security-keys")

@@ -1,6 +1,8 @@
 """User menu → My profile → Authentication Settings: Set up application, Verify & save,
-the recovery codes (shown once, with Download), new recovery codes, disable MFA, change
-password. The rules are the accounts service's (`Accounts`, `Accounts.mfa`)."""
+the recovery codes (shown once, with Download), new recovery codes, remove the
+authenticator app (when security keys remain), disable MFA, change password. The rules are
+the accounts service's (`Accounts`, `Accounts.mfa`): a user whose MFA is on through security
+keys sets up an app here too, from a sign-in with MFA, and keeps their recovery codes."""
 
 from __future__ import annotations
 
@@ -10,12 +12,12 @@ from fastapi import Response
 from fastapi.responses import PlainTextResponse
 
 from sshgate import accounts as acc
-from sshgate.accounts import PasswordPolicyError
+from sshgate.accounts import SETUP_TTL, PasswordPolicyError
 from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
 
-__all__ = ["NEXT_STEP", "router"]
+__all__ = ["NEXT_STEP", "mfa_off_page", "profile_page", "router"]
 
 router = console_router()
 MAX_FIELD = 256
@@ -32,7 +34,9 @@ def grouped(secret: str) -> str:
 
 async def profile_page(page: ConsolePage, status: int = 200, **values: object) -> Response:
     user = page.me().user
-    enrollment = None if user.mfa_enabled else await page.services.accounts.mfa.pending(user)
+    mfa = page.services.accounts.mfa
+    has_app = await mfa.has_app(user)
+    enrollment = None if has_app else await mfa.pending(user)
     values.setdefault("error", "")
     values.setdefault("error_in", "")
     values.setdefault("notice", "")
@@ -40,6 +44,8 @@ async def profile_page(page: ConsolePage, status: int = 200, **values: object) -
         "profile.html",
         status,
         enrollment=enrollment,
+        has_app=has_app,
+        setup_minutes=int(SETUP_TTL // 60),
         secret_groups=grouped(enrollment.secret) if enrollment else "",
         sections=page.web.profile_sections,
         security_keys=await page.services.accounts.keys.list(user),
@@ -55,20 +61,29 @@ async def profile(page: Page) -> Response:
 @router.post("/profile/mfa/setup")
 async def mfa_setup(page: Page) -> Response:
     await page.form()
-    await page.services.accounts.mfa.begin_setup(page.me().user)
+    principal = page.me()
+    try:
+        await page.services.accounts.mfa.begin_setup(principal.user, principal.has_mfa)
+    except (acc.MFAAlreadyEnabled, acc.NotPermitted) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="setup")
     return redirect(page, "/profile#set-up-application")
 
 
 @router.post("/profile/mfa/verify")
 async def mfa_verify(page: Page) -> Response:
     form = await page.form()
-    user = page.me().user
+    principal = page.me()
+    user = principal.user
     try:
-        codes = await page.services.accounts.mfa.verify_setup(user, form.get("code")[:MAX_FIELD])
-    except (acc.InvalidCode, acc.NoPendingSetup) as exc:
+        codes = await page.services.accounts.mfa.verify_setup(
+            user, form.get("code")[:MAX_FIELD], principal.has_mfa
+        )
+    except (acc.InvalidCode, acc.NoPendingSetup, acc.MFAAlreadyEnabled, acc.NotPermitted) as exc:
         return await profile_page(page, 400, error=str(exc), error_in="setup")
-    log("mfa_enabled", user_id=user.id, via="console")
-    return await page.render("recovery_codes.html", codes=codes, next_step=NEXT_STEP, new=False)
+    log("mfa_enabled" if not user.mfa_enabled else "mfa_app_added", user_id=user.id, via="console")
+    return await page.render(
+        "recovery_codes.html", codes=codes, next_step=NEXT_STEP, new=False, added=user.mfa_enabled
+    )
 
 
 @router.post("/profile/recovery-codes")
@@ -99,20 +114,46 @@ async def download_recovery_codes(page: Page) -> Response:
     return page.finish(response)
 
 
-@router.post("/profile/mfa/disable")
-async def mfa_disable(page: Page) -> Response:
-    form = await page.form()
-    user = page.me().user
-    try:
-        ended = await page.services.accounts.mfa.disable(
-            user, form.get("password")[:MAX_FIELD], form.get("code")[:MAX_FIELD], page.client
-        )
-    except (acc.InvalidCode, acc.WrongPassword, acc.MFANotEnabled) as exc:
-        return await profile_page(page, 400, error=str(exc), error_in="disable")
-    log("mfa_disabled", user_id=user.id, sessions_ended=ended, via="console")
+async def mfa_off_page(page: ConsolePage) -> Response:
+    """MFA went off (disabled, or its last factor removed): every session ended, this one
+    too, so the next page is Sign in."""
     page.signed_out()
     return await page.render(
         "sign_in.html", notice="MFA is off and your sessions ended. Sign in again.", username=""
+    )
+
+
+async def password_and_code(page: ConsolePage) -> tuple[str, str]:
+    """The password and the current code a form confirms an MFA change with."""
+    form = await page.form()
+    return form.get("password")[:MAX_FIELD], form.get("code")[:MAX_FIELD]
+
+
+@router.post("/profile/mfa/disable")
+async def mfa_disable(page: Page) -> Response:
+    password, code = await password_and_code(page)
+    user = page.me().user
+    try:
+        ended = await page.services.accounts.mfa.disable(user, password, code, page.client)
+    except (acc.InvalidCode, acc.WrongPassword, acc.MFANotEnabled) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="disable")
+    log("mfa_disabled", user_id=user.id, sessions_ended=ended, via="console")
+    return await mfa_off_page(page)
+
+
+@router.post("/profile/mfa/remove-app")
+async def mfa_remove_app(page: Page) -> Response:
+    password, code = await password_and_code(page)
+    user = page.me().user
+    try:
+        removed = await page.services.accounts.mfa.remove_app(user, password, code, page.client)
+    except (acc.InvalidCode, acc.WrongPassword, acc.NoAuthenticatorApp) as exc:
+        return await profile_page(page, 400, error=str(exc), error_in="remove-app")
+    log("mfa_app_removed", user_id=user.id, sessions_ended=removed.sessions_ended, via="console")
+    if removed.mfa_off:
+        return await mfa_off_page(page)
+    return await profile_page(
+        page, notice="The authenticator app was removed; your security keys keep MFA on."
     )
 
 

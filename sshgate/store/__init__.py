@@ -13,6 +13,8 @@ from sshgate import _lazy
 from sshgate.store.base import (
     AccessFacts,
     ApiToken,
+    AppConfirmation,
+    AppRemoved,
     AuditEvent,
     AuditOutcome,
     AuditRecord,
@@ -97,6 +99,8 @@ def sqlite_path(url: str, base_dir: str | None = None) -> str:
 __all__ = [
     "AccessFacts",
     "ApiToken",
+    "AppConfirmation",
+    "AppRemoved",
     "AuditEvent",
     "AuditOutcome",
     "AuditRecord",

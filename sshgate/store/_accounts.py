@@ -117,8 +117,9 @@ async def _end_sessions(tx: Transaction, user_id: str, at: float) -> int:
 
 
 async def _disable_mfa(tx: Transaction, user_id: str, at: float) -> int:
-    """MFA off with every factor (app secret, security keys, recovery codes), sessions ended;
-    returns how many. The caller bumps the policy version."""
+    """MFA off with every factor (app secret, security keys, recovery codes) and any app
+    setup in progress, sessions ended; returns how many. The caller bumps the policy
+    version."""
     if not await tx.rows(
         "UPDATE users SET mfa_enabled = 0, mfa_since = NULL, mfa_secret_enc = NULL,"
         " mfa_failures = 0, mfa_locked_until = NULL, mfa_revoked_at = ?"
@@ -130,6 +131,7 @@ async def _disable_mfa(tx: Transaction, user_id: str, at: float) -> int:
     ended = await _end_sessions(tx, user_id, at)
     await tx.rows("DELETE FROM recovery_codes WHERE user_id = ?", user_id)
     await tx.rows("DELETE FROM security_keys WHERE user_id = ?", user_id)
+    await tx.rows("DELETE FROM totp_setups WHERE user_id = ?", user_id)
     return ended
 
 
@@ -339,27 +341,6 @@ class AccountStore:
         state = await self.get_mfa_state(user_id)
         locked = None if state is None else state.locked_until
         return MFAAttempt(taken=False, locked_until=locked)
-
-    async def enable_mfa_for_secret(
-        self, user_id: str, secret_enc: bytes, code_hashes: Sequence[str], at: float
-    ) -> bool:
-        """Turn MFA on with these recovery codes (replacing any older ones), in one
-        transaction, but only if MFA is still off and the pending secret is still
-        `secret_enc`, the one a correct code was just checked against: a setup started
-        again meanwhile must not enable a secret nobody verified."""
-        async with self._db.write(conflict="duplicate recovery code") as tx:
-            if not await tx.rows(
-                "UPDATE users SET mfa_enabled = 1, mfa_since = ?, mfa_failures = 0,"
-                " mfa_locked_until = NULL WHERE id = ? AND mfa_enabled = 0"
-                " AND mfa_secret_enc = ? RETURNING id",
-                at,
-                user_id,
-                secret_enc,
-            ):
-                return False
-            await _set_recovery_codes(tx, user_id, code_hashes, at)
-            await bump_policy_version(tx)
-        return True
 
     async def disable_mfa(self, user_id: str, at: float) -> int:
         """MFA off, as `reset_mfa` does (mfa_revoked_at = at, so every certificate and token

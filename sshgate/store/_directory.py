@@ -96,9 +96,12 @@ class Directory:
             )
             # The user's keys go with the rest of their MFA: a reset starts from scratch.
             await tx.rows("DELETE FROM security_keys WHERE user_id = ?", user_id)
+            await tx.rows("DELETE FROM totp_setups WHERE user_id = ?", user_id)
 
     async def set_mfa_secret(self, user_id: str, secret_enc: bytes) -> None:
-        """Store the encrypted secret of a pending enrollment; MFA stays off until enabled."""
+        """Store `secret_enc` as the user's authenticator app while MFA is off, for
+        `enable_mfa` to turn on (operator tools and tests; the user's own setup goes through
+        `save_totp_setup` and `confirm_totp_setup`)."""
         async with self._db.write() as tx:
             if not await tx.rows(
                 "UPDATE users SET mfa_secret_enc = ? WHERE id = ? AND mfa_enabled = 0 RETURNING id",

@@ -160,8 +160,10 @@ class ApiToken:
 
 @dataclass(frozen=True)
 class MFAState:
-    """A user's second factor as stored: the encrypted TOTP secret (pending while not
-    `enabled`), the last accepted time step, and the consecutive-failure count and lock."""
+    """A user's second factor as stored: the encrypted TOTP secret of a verified
+    authenticator app (None when there is none; a setup not yet verified is kept apart, see
+    `save_totp_setup`), the last accepted time step, and the consecutive-failure count and
+    lock."""
 
     user_id: str
     enabled: bool
@@ -242,6 +244,30 @@ class KeyRemoval(Enum):
     REMOVED = "removed"
     NOT_FOUND = "not_found"
     LAST = "last"
+
+
+@dataclass(frozen=True)
+class AppRemoved:
+    """What `remove_totp` did: whether MFA went off with the app (no security key was
+    left), and how many login sessions that ended."""
+
+    mfa_off: bool
+    sessions_ended: int
+
+
+class AppConfirmation(Enum):
+    """What `confirm_totp_setup` did: NOT_PENDING (no such setup of the user, or it expired
+    or was replaced), REFUSED (an app is already verified, or MFA is on and the login that
+    checked the code had no MFA), ENABLED (the app turned MFA on, with the new recovery
+    codes), ADDED (MFA was already on through security keys and the unused recovery codes
+    were kept), ADDED_WITH_CODES (as ADDED, but no unused code was left: the new ones were
+    stored)."""
+
+    NOT_PENDING = "not_pending"
+    REFUSED = "refused"
+    ENABLED = "enabled"
+    ADDED = "added"
+    ADDED_WITH_CODES = "added_with_codes"
 
 
 @dataclass(frozen=True)
@@ -400,9 +426,19 @@ class Store(Protocol):
     async def take_mfa_attempt(
         self, user_id: str, now: float, limit: int, lock_seconds: float
     ) -> MFAAttempt: ...
-    async def enable_mfa_for_secret(
-        self, user_id: str, secret_enc: bytes, code_hashes: Sequence[str], at: float
+    async def save_totp_setup(
+        self, user_id: str, secret_enc: bytes, at: float, expires_at: float
     ) -> bool: ...
+    async def get_totp_setup(self, user_id: str, now: float) -> bytes | None: ...
+    async def confirm_totp_setup(
+        self,
+        user_id: str,
+        secret_enc: bytes,
+        code_hashes: Sequence[str],
+        at: float,
+        mfa_login: bool,
+    ) -> AppConfirmation: ...
+    async def remove_totp(self, user_id: str, at: float) -> AppRemoved | None: ...
     async def disable_mfa(self, user_id: str, at: float) -> int: ...
     async def replace_recovery_codes(
         self, user_id: str, code_hashes: Sequence[str], at: float

@@ -26,6 +26,7 @@ from sshgate.store._pglisten import PolicyCallback, PolicyListener
 from sshgate.store._pgmigrations import apply_postgres_migrations
 from sshgate.store._projects import ProjectCatalog
 from sshgate.store._securitykeys import SecurityKeyStore
+from sshgate.store._totpsetup import TOTPSetupStore
 
 
 class PostgresStore(
@@ -34,6 +35,7 @@ class PostgresStore(
     AccountStore,
     OrgSecurityStore,
     SecurityKeyStore,
+    TOTPSetupStore,
     CliSignInStore,
     Ledger,
 ):

@@ -14,6 +14,7 @@ from sshgate.store._ledger import Ledger
 from sshgate.store._orgsecurity import OrgSecurityStore
 from sshgate.store._projects import ProjectCatalog
 from sshgate.store._securitykeys import SecurityKeyStore
+from sshgate.store._totpsetup import TOTPSetupStore
 
 
 class SQLiteStore(
@@ -22,6 +23,7 @@ class SQLiteStore(
     AccountStore,
     OrgSecurityStore,
     SecurityKeyStore,
+    TOTPSetupStore,
     CliSignInStore,
     Ledger,
 ):

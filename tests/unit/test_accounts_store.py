@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from sshgate.accounts import throttle
 from sshgate.store import SQLiteStore
-from sshgate.store.base import ApiToken, LoginSession, MFAAttempt
+from sshgate.store.base import ApiToken, AppConfirmation, LoginSession, MFAAttempt
 
 T0 = 1_800_000_000.0
 
@@ -58,10 +58,13 @@ async def test_disable_mfa_ends_sessions_drops_codes_and_marks_revocation(
         await a.create_login_session(
             LoginSession(f"s{i}", uid, f"h{i}", ("pwd", "mfa"), T0, T0, T0 + 60)
         )
-    assert await a.enable_mfa_for_secret(uid, b"sealed", [], T0) is False  # no pending secret
-    await a.set_mfa_secret(uid, b"sealed")
-    assert await a.enable_mfa_for_secret(uid, b"other", ["c1"], T0) is False
-    assert await a.enable_mfa_for_secret(uid, b"sealed", ["c1", "c2"], T0) is True
+    no_setup = await a.confirm_totp_setup(uid, b"sealed", [], T0, False)
+    assert no_setup is AppConfirmation.NOT_PENDING
+    assert await a.save_totp_setup(uid, b"sealed", T0, T0 + 900)
+    other = await a.confirm_totp_setup(uid, b"other", ["c1"], T0, False)
+    assert other is AppConfirmation.NOT_PENDING
+    confirmed = await a.confirm_totp_setup(uid, b"sealed", ["c1", "c2"], T0, False)
+    assert confirmed is AppConfirmation.ENABLED
     assert sorted(await a.unused_recovery_codes(uid)) == ["c1", "c2"]
     version = await a.policy_version()
     assert await a.disable_mfa(uid, T0 + 5) == 2

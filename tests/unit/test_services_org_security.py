@@ -83,7 +83,7 @@ async def test_owner_switch_counts_the_sessions_before_the_gateways_close_them(
 
 async def _enable_mfa(store: SQLiteStore, user: User) -> User:
     await store.set_mfa_secret(user.id, b"sealed")
-    assert await store.enable_mfa_for_secret(user.id, b"sealed", [], time.time())
+    await store.enable_mfa(user.id, time.time())
     found = await store.get_user(user.id)
     assert found is not None and found.mfa_enabled
     return found
