@@ -426,6 +426,7 @@ class Store(Protocol):
     async def take_mfa_attempt(
         self, user_id: str, now: float, limit: int, lock_seconds: float
     ) -> MFAAttempt: ...
+    # an authenticator app being set up, and removing the verified one (see _totpsetup.py)
     async def save_totp_setup(
         self, user_id: str, secret_enc: bytes, at: float, expires_at: float
     ) -> bool: ...
