@@ -31,6 +31,7 @@ from tests.unit import (
     test_store_orgsecurity,
     test_store_security_keys,
     test_store_sqlite,
+    test_store_totp_setup,
 )
 
 # about SQLite's file and pragmas, not the store's behaviour
@@ -43,6 +44,7 @@ SUITES: list[tuple[ModuleType, tuple[str, ...]]] = [
     (test_store_orgsecurity, ("ids",)),
     (test_store_security_keys, ()),
     (test_store_cli_grants, ()),
+    (test_store_totp_setup, ()),
 ]
 
 

@@ -1,23 +1,15 @@
-"""An authenticator app being set up, kept apart from the verified one (store/_totpsetup.py),
-and the MFA service's rules on it (accounts/mfa.py). The store stories take two stores on one
-database (two processes); tests/integration/test_totp_setup_postgres.py runs the same stories
-on PostgreSQL."""
+"""An authenticator app being set up, kept apart from the verified one (store/_totpsetup.py):
+the atomic steps, with two stores on one file (`stores`) standing for two processes. The same
+tests run on PostgreSQL with two pools (tests/integration/test_store_postgres.py)."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 
-import pyotp
-import pytest
-
-from sshgate.accounts import Accounts, NotPermitted, SecretBox, hash_password
-from sshgate.accounts.mfa import SETUP_TTL
-from sshgate.policy.model import OrgRole, User
-from sshgate.store import AppConfirmation, AppRemoved, SecurityKey, SQLiteStore, Store
+from sshgate.policy.model import OrgRole
+from sshgate.store import AppConfirmation, AppRemoved, SecurityKey, Store
 
 T0 = 1_800_000_000.0
-Story = Callable[[Store, Store], Awaitable[None]]
 
 
 def a_key(user_id: str, name: str = "yubikey") -> SecurityKey:
@@ -45,10 +37,8 @@ async def factors_of(store: Store, user_id: str) -> tuple[str, ...]:
     return row.factors
 
 
-# the store stories (SQLite here, PostgreSQL in tests/integration)
-
-
-async def a_setup_is_no_factor_until_confirmed(a: Store, b: Store) -> None:
+async def test_a_setup_is_no_factor_until_confirmed(stores: tuple[Store, Store]) -> None:
+    a, b = stores
     uid = await new_user(a)
     assert await a.save_totp_setup(uid, b"pending", T0, T0 + 900)
     assert await a.add_security_key(a_key(uid), ["h1"], T0)  # MFA on through the key
@@ -61,7 +51,10 @@ async def a_setup_is_no_factor_until_confirmed(a: Store, b: Store) -> None:
     assert await b.get_totp_setup(uid, T0) == b"pending"
 
 
-async def a_confirm_racing_mfa_going_on_for_a_password_login_is_refused(a: Store, b: Store) -> None:
+async def test_a_confirm_racing_mfa_going_on_for_a_password_login_is_refused(
+    stores: tuple[Store, Store],
+) -> None:
+    a, b = stores
     uid = await new_user(a)
     assert await a.save_totp_setup(uid, b"pending", T0, T0 + 900)
     # checked with MFA off; MFA goes on through a key before the confirmation commits
@@ -71,7 +64,10 @@ async def a_confirm_racing_mfa_going_on_for_a_password_login_is_refused(a: Store
     assert (await b.get_mfa_state(uid)).secret_enc is None  # type: ignore[union-attr]
 
 
-async def a_key_user_keeps_unused_recovery_codes_else_gets_new_ones(a: Store, b: Store) -> None:
+async def test_a_key_user_keeps_unused_recovery_codes_else_gets_new_ones(
+    stores: tuple[Store, Store],
+) -> None:
+    a, b = stores
     kept, fresh = await new_user(a, "kept"), await new_user(a, "fresh")
     for uid in (kept, fresh):
         assert await a.add_security_key(a_key(uid, uid), ["h1"], T0)
@@ -90,7 +86,8 @@ async def a_key_user_keeps_unused_recovery_codes_else_gets_new_ones(a: Store, b:
     assert user is not None and user.mfa_since == T0  # since the key, not the app
 
 
-async def a_setup_is_taken_once_and_expires(a: Store, b: Store) -> None:
+async def test_a_setup_is_taken_once_and_expires(stores: tuple[Store, Store]) -> None:
+    a, b = stores
     uid = await new_user(a)
     assert await a.save_totp_setup(uid, b"pending", T0, T0 + 900)
     both = await asyncio.gather(
@@ -106,7 +103,8 @@ async def a_setup_is_taken_once_and_expires(a: Store, b: Store) -> None:
     assert late is AppConfirmation.NOT_PENDING
 
 
-async def removing_the_app_keeps_mfa_while_a_key_remains(a: Store, b: Store) -> None:
+async def test_removing_the_app_keeps_mfa_while_a_key_remains(stores: tuple[Store, Store]) -> None:
+    a, b = stores
     both, app_only = await new_user(a, "both"), await new_user(a, "apponly")
     assert await a.add_security_key(a_key(both, both), ["h1"], T0)
     for uid in (both, app_only):
@@ -122,83 +120,3 @@ async def removing_the_app_keeps_mfa_while_a_key_remains(a: Store, b: Store) -> 
     assert removed is not None and removed.mfa_off
     user = await a.get_user(app_only)
     assert user is not None and not user.mfa_enabled and user.mfa_revoked_at == T0 + 3
-
-
-STORIES: list[Story] = [
-    a_setup_is_no_factor_until_confirmed,
-    a_confirm_racing_mfa_going_on_for_a_password_login_is_refused,
-    a_key_user_keeps_unused_recovery_codes_else_gets_new_ones,
-    a_setup_is_taken_once_and_expires,
-    removing_the_app_keeps_mfa_while_a_key_remains,
-]
-
-
-@pytest.mark.parametrize("story", STORIES, ids=lambda s: s.__name__)
-async def test_totp_setup_store_on_sqlite(
-    story: Story, stores: tuple[SQLiteStore, SQLiteStore]
-) -> None:
-    await story(*stores)
-
-
-# the service
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def accounts(store: SQLiteStore, clock: Clock) -> Accounts:
-    return Accounts(store, SecretBox(bytes(range(32))), session_ttl=3600, now=clock)
-
-
-@pytest.fixture
-async def key_user(store: SQLiteStore) -> User:
-    """alice, whose MFA is on through one security key, with one recovery code."""
-    user = await store.create_user("alice", "alice@example.com", hash_password("pw pw pw pw"))
-    assert await store.add_security_key(a_key(user.id), ["h1"], T0)
-    found = await store.get_user(user.id)
-    assert found is not None
-    return found
-
-
-async def test_a_key_user_adds_an_app_from_a_login_with_mfa_keeping_the_recovery_codes(
-    accounts: Accounts, key_user: User, clock: Clock, store: SQLiteStore
-) -> None:
-    with pytest.raises(NotPermitted):
-        await accounts.mfa.begin_setup(key_user, mfa_login=False)
-    secret = (await accounts.mfa.begin_setup(key_user, mfa_login=True)).secret
-    assert await accounts.mfa.pending(key_user) is not None
-    assert not await accounts.mfa.has_app(key_user)
-    with pytest.raises(NotPermitted):
-        await accounts.mfa.verify_setup(key_user, pyotp.TOTP(secret).at(clock()), False)
-    codes = await accounts.mfa.verify_setup(key_user, pyotp.TOTP(secret).at(clock()), True)
-    assert codes == [] and await store.unused_recovery_codes(key_user.id) == ["h1"]
-    assert await accounts.mfa.has_app(key_user) and await accounts.mfa.pending(key_user) is None
-
-
-async def test_a_key_user_without_recovery_codes_left_gets_ten_with_the_app(
-    accounts: Accounts, key_user: User, clock: Clock, store: SQLiteStore
-) -> None:
-    assert await store.use_recovery_code(key_user.id, "h1", T0)
-    secret = (await accounts.mfa.begin_setup(key_user, mfa_login=True)).secret
-    codes = await accounts.mfa.verify_setup(key_user, pyotp.TOTP(secret).at(clock()), True)
-    assert len(codes) == 10
-    assert await accounts.login("alice", "pw pw pw pw", codes[0], "192.0.2.1")
-
-
-async def test_the_setup_shown_again_is_gone_once_expired(
-    accounts: Accounts, key_user: User, clock: Clock
-) -> None:
-    await accounts.mfa.begin_setup(key_user, mfa_login=True)
-    clock.now += SETUP_TTL
-    assert await accounts.mfa.pending(key_user) is None
