@@ -88,8 +88,9 @@ _CERTIFICATES_ISSUED = Counter(
 )
 _API_REFUSED = Counter(
     "sshgate_api_connections_refused",
-    "HTTP connections the API closed as soon as they were accepted, by reason:"
-    " max_connections (api.max_connections) or descriptor_reserve (too few free descriptors).",
+    "HTTP connections the API closed as soon as they were accepted (before any TLS handshake),"
+    " by reason: max_connections (api.max_connections) or descriptor_reserve (too few free"
+    " descriptors).",
     ["reason"],
     registry=REGISTRY,
 )

@@ -4,7 +4,8 @@ uvicorn runs as a task of the runtime's loop rather than owning a loop of its ow
 the gateway, the API and the CA share one process, one store connection and one `ready`
 line. Two of uvicorn's habits are turned off because the runtime owns them: signal handling
 (SIGTERM drains the whole process, SIGHUP reloads) and binding the socket (uvicorn exits the
-process when a bind fails; here the runtime reports it as a startup error).
+process when a bind fails; here the runtime reports it as a startup error). Connections are
+accepted by `_connections.LimitedServer`, which checks each one before any TLS work.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import uvicorn
 
 from sshgate.accounts import Accounts, SecretBox, SecretsKeyError
-from sshgate.api._connections import KEEP_ALIVE_TIMEOUT, limited_protocol
+from sshgate.api._connections import KEEP_ALIVE_TIMEOUT, LimitedServer
 from sshgate.api.app import create_app
 from sshgate.authority import CAPolicy, CertificateAuthority
 from sshgate.ca import KeyDir, Permissions
@@ -28,20 +28,12 @@ from sshgate.store import Store
 __all__ = ["ApiHandle", "ApiStartupError", "build_authority", "start_api"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 10
-# The listen queue, which asyncio also uses as the number of connections it accepts in one
-# go: kept below the descriptor reserve, so that a burst cannot use it up before the checks.
-ACCEPT_BATCH = 64
+# The listen queue: connections the kernel holds before they are accepted and checked.
+LISTEN_BACKLOG = 64
 
 
 class ApiStartupError(Exception):
     """The API cannot start: the secrets key, the TLS files or the listen address."""
-
-
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        # The runtime's handlers stay in place; it stops us with should_exit.
-        yield
 
 
 @dataclass
@@ -98,11 +90,9 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
         lifespan="off",
         proxy_headers=False,  # api.trusted_proxies decides whose headers count (forwarded.py)
         server_header=False,
-        # a header deadline, api.max_connections and the descriptor reserve (_connections.py)
-        http=limited_protocol(config.api.max_connections),
+        # LimitedServer serves each connection with its h11 protocol (_connections.py)
+        http="h11",
         timeout_keep_alive=KEEP_ALIVE_TIMEOUT,
-        # asyncio accepts up to this many connections in one go before any is checked
-        backlog=ACCEPT_BATCH,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         ssl_certfile=str(tls[0]) if tls[0] else None,
         ssl_keyfile=str(tls[1]) if tls[1] else None,
@@ -112,8 +102,9 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
     except (OSError, ValueError) as exc:
         raise ApiStartupError(f"api.tls_cert_file/tls_key_file: {exc}") from None
     sock = _listen(host, port)
-    server = _Server(uv_config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    # api.max_connections, the descriptor reserve and the TLS handshake deadline
+    server = LimitedServer(uv_config, sock, config.api.max_connections)
+    task = asyncio.get_running_loop().create_task(server.serve())
     while not server.started:
         if task.done():
             sock.close()
@@ -126,6 +117,6 @@ async def start_api(config: Config, store: Store, accounts: Accounts | None = No
 def _listen(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.create_server((host, port), family=family, backlog=ACCEPT_BATCH)
+        return socket.create_server((host, port), family=family, backlog=LISTEN_BACKLOG)
     except OSError as exc:
         raise ApiStartupError(f"api.listen {host}:{port}: {exc.strerror or exc}") from None

@@ -1,23 +1,31 @@
 """The API cannot be used to exhaust the host and never takes the gateway down with it
-(issue 13 item 2), against a real `sshgate serve --role all`:
+(issue 13 item 2), against a real `sshgate serve --role all`, over plain HTTP and over TLS
+(`api.tls_cert_file`, a self-signed certificate), where the same limits hold before the
+handshake:
 
 * a 300 MiB request body, declared or chunked, leaves the serve process's memory flat;
-* a connection that never sends its request head is closed within seconds;
-* 600 idle HTTP connections against a process limited to 512 descriptors: `ssh` through
-  the gateway of the same process still works."""
+* a connection that stalls before its request head (over TLS: before or during its
+  handshake) is closed within seconds;
+* 600 idle connections (over TLS: never a ClientHello) against a process limited to 512
+  descriptors: `ssh` through the gateway of the same process still works;
+* a connection beyond `api.max_connections` is closed at once, while the others are idle
+  (over TLS: still in their handshake)."""
 
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import Deployment, start_deployment
 from tests.support.deployment import seconds_until_closed
+from tests.support.tls import self_signed
 
 MIB = 1 << 20
 BIG = 300 * MIB
@@ -69,12 +77,36 @@ def test_a_300_mib_body_leaves_the_serve_process_memory_flat(
     assert grown_mib < 64, f"the serve process grew by {grown_mib:.0f} MiB"
 
 
-def test_a_connection_that_sends_no_request_head_is_closed_within_seconds(
-    deployment: Deployment,
-) -> None:
-    with socket.create_connection(("127.0.0.1", deployment.api_port), timeout=30) as sock:
-        sock.sendall(b"GET /api/ssh/authority HTTP/1.1\r\nHost: x\r\n")  # never finished
-        assert seconds_until_closed(sock, timeout=20) < 10
+def start(root: Path, scheme: str, env: dict[str, str], nofile: int | None = None) -> Deployment:
+    """A deployment whose API speaks `scheme` (https: a self-signed certificate)."""
+    if scheme == "https":
+        cert_file, key_file = self_signed(root)
+        env = {
+            **env,
+            "SSHGATE_API_TLS_CERT_FILE": str(cert_file),
+            "SSHGATE_API_TLS_KEY_FILE": str(key_file),
+            "SSHGATE_API_PUBLIC_URL": "https://localhost:{api_port}",
+        }
+    return start_deployment(root, env, nofile=nofile)
+
+
+def url(d: Deployment, scheme: str, path: str) -> str:
+    return f"{scheme}://127.0.0.1:{d.api_port}{path}"
+
+
+def answers(d: Deployment, scheme: str) -> bool:
+    """Whether the API answers a request now (a refused or reset connection: no)."""
+    try:
+        reply = httpx.get(url(d, scheme, "/api/ssh/authority"), verify=False, timeout=10)
+    except httpx.TransportError:
+        return False
+    return reply.status_code == 200
+
+
+def refused_metric(d: Deployment, reason: str) -> float:
+    text = httpx.get(f"http://127.0.0.1:{d.metrics_port}/metrics", timeout=10).text
+    line = f'sshgate_api_connections_refused_total{{reason="{reason}"}} '
+    return sum(float(row.rsplit(" ", 1)[1]) for row in text.splitlines() if row.startswith(line))
 
 
 class Flood:
@@ -129,20 +161,25 @@ class Flood:
             self._fill()
 
 
-@pytest.fixture(scope="module")
-def low_descriptors(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = start_deployment(tmp_path_factory.mktemp("lowfd"), nofile=512)
+@pytest.fixture(scope="module", params=["http", "https"])
+def low_descriptors(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Deployment, str]]:
+    scheme = str(request.param)
+    d = start(tmp_path_factory.mktemp(f"lowfd-{scheme}"), scheme, {}, nofile=512)
     try:
-        yield d
+        yield d, scheme
     finally:
         d.server.stop()
         d.env.stop()
 
 
-def test_600_idle_http_connections_under_512_descriptors_leave_ssh_working(
-    low_descriptors: Deployment,
+def test_600_idle_connections_under_512_descriptors_leave_ssh_working(
+    low_descriptors: tuple[Deployment, str],
 ) -> None:
-    d = low_descriptors
+    """Over TLS the idle connections never send a ClientHello: they are refused before any
+    handshake, like idle HTTP connections."""
+    d, _ = low_descriptors
     bob = d.client("bob")
     d.issue(bob, "bob", ("pwd",))
     with Flood(d.api_port, 600) as flood:
@@ -155,32 +192,81 @@ def test_600_idle_http_connections_under_512_descriptors_leave_ssh_working(
     assert process is not None and process.poll() is None
 
 
-@pytest.fixture(scope="module")
-def five_connections(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    d = start_deployment(tmp_path_factory.mktemp("five"), {"SSHGATE_API_MAX_CONNECTIONS": "5"})
+@pytest.fixture(scope="module", params=["http", "https"])
+def five_connections(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Deployment, str]]:
+    scheme = str(request.param)
+    root = tmp_path_factory.mktemp(f"five-{scheme}")
+    d = start(root, scheme, {"SSHGATE_API_MAX_CONNECTIONS": "5"})
     try:
-        yield d
+        yield d, scheme
     finally:
         d.server.stop()
         d.env.stop()
 
 
-def test_a_connection_beyond_max_connections_is_closed_at_once(
-    five_connections: Deployment,
+def stalled_connections(port: int, scheme: str) -> list[socket.socket]:
+    """Connections that stop short of a request head: silent, and part of a request head
+    (over TLS: part of a ClientHello's record header, and a finished handshake)."""
+    silent = socket.create_connection(("127.0.0.1", port), timeout=30)
+    partial = socket.create_connection(("127.0.0.1", port), timeout=30)
+    if scheme == "http":
+        partial.sendall(b"GET /api/ssh/authority HTTP/1.1\r\nHost: x\r\n")  # never finished
+        return [silent, partial]
+    partial.sendall(b"\x16\x03\x01")  # a handshake record begins, and no more comes
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    raw = socket.create_connection(("127.0.0.1", port), timeout=30)
+    handshaken = context.wrap_socket(raw, server_hostname="localhost")  # then no request
+    return [silent, partial, handshaken]
+
+
+def test_a_connection_stalled_before_its_request_head_is_closed_within_seconds(
+    five_connections: tuple[Deployment, str],
 ) -> None:
-    port = five_connections.api_port
+    d, scheme = five_connections
+    started = time.monotonic()
+    stalled = stalled_connections(d.api_port, scheme)
+    try:
+        for sock in stalled:
+            seconds_until_closed(sock, timeout=20)
+            assert time.monotonic() - started < 10, f"{sock!r} was left open"
+    finally:
+        for sock in stalled:
+            sock.close()
+
+
+def test_a_connection_beyond_max_connections_is_closed_at_once(
+    five_connections: tuple[Deployment, str],
+) -> None:
+    """The five held connections send nothing: over TLS they are still in their handshake,
+    and count; the sixth is closed before any handshake."""
+    d, scheme = five_connections
+    port = d.api_port
+    before = refused_metric(d, "max_connections")
     held = [socket.create_connection(("127.0.0.1", port), timeout=10) for _ in range(5)]
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=10) as extra:
-            assert seconds_until_closed(extra, timeout=4) < 1
+            assert seconds_until_closed(extra, timeout=4) < 2
     finally:
         for sock in held:
             sock.close()
+    assert refused_metric(d, "max_connections") == before + 1
     deadline = time.monotonic() + 10
-    while True:  # once they are gone, requests are answered again
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(b"GET /api/ssh/authority HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            if sock.recv(12).startswith(b"HTTP/1.1 200"):
-                break
+    while not answers(d, scheme):  # once they are gone, requests are answered again
         assert time.monotonic() < deadline, "the API did not answer again"
         time.sleep(0.1)
+
+
+def test_requests_on_a_kept_alive_connection_are_answered(
+    five_connections: tuple[Deployment, str],
+) -> None:
+    d, scheme = five_connections
+    with httpx.Client(verify=False, timeout=10) as client:
+        for _ in range(3):
+            reply = client.get(url(d, scheme, "/api/ssh/authority"))
+            assert reply.status_code == 200, reply.text
+        refused = client.post(url(d, scheme, "/api/auth/login"), json={})
+        assert refused.status_code in (400, 422), refused.text
