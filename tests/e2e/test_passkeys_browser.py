@@ -16,11 +16,12 @@ import subprocess
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import PASSWORD, Deployment, start_deployment
-from tests.e2e.test_login_flow import User, remote
+from tests.e2e.test_login_flow import User, code_after, remote
 from tests.support.deployment import CLI
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -68,13 +69,9 @@ def sign_in(page: object, d: Deployment, username: str) -> None:
     page.click("button:has-text('Sign in')")  # type: ignore[attr-defined]
 
 
-def test_add_a_passkey_sign_in_with_it_and_reach_a_phishing_resistant_org(
-    deployment: Deployment, browser: object, tmp_path: Path
-) -> None:
-    d = deployment
-    d.add_user("pat")
-    d.admin("org", "member", "acme", "pat", "--role", "member")
-    d.admin("project", "grant", d.project, "pat", "--role", "contributor")
+def with_virtual_authenticator(browser: object) -> tuple[Any, Any]:
+    """A new browser context and page with Chromium's virtual authenticator (a passkey that
+    verifies the user) attached through the DevTools WebAuthn domain."""
     context = browser.new_context()  # type: ignore[attr-defined]
     page = context.new_page()
     cdp = context.new_cdp_session(page)
@@ -91,32 +88,41 @@ def test_add_a_passkey_sign_in_with_it_and_reach_a_phishing_resistant_org(
             }
         },
     )
-    # 1. Sign in (pat has no MFA yet) and add a passkey: MFA goes on, codes shown once.
-    sign_in(page, d, "pat")
+    return context, page
+
+
+def add_a_passkey_and_sign_in_with_it(
+    context: Any, page: Any, d: Deployment, username: str
+) -> list[str]:
+    """Sign in (no MFA yet), add a passkey (MFA goes on, recovery codes shown once), sign
+    out, sign in with password + passkey; returns the recovery codes the page showed."""
+    sign_in(page, d, username)
     page.wait_for_url("**/projects")
     page.goto(console(d) + "/profile")
     page.fill("#key-name", "laptop passkey")
     page.click("button:has-text('Add security key or passkey')")
     page.wait_for_selector("text=Refresh your SSH credentials: run sshgate login -f")
+    codes = [c.strip() for c in page.locator("#recovery-codes code").all_inner_texts()]
     page.goto(console(d) + "/profile")
     assert page.locator("#security-keys").inner_text().count("laptop passkey") >= 1
-    # 2. Sign out, then sign in with password + passkey.
     page.click("details.user-menu summary")
     page.click("button:has-text('Sign out')")
     page.wait_for_url("**/sign-in")
-    sign_in(page, d, "pat")
+    sign_in(page, d, username)
     page.click("button:has-text('Use security key or passkey')")
     page.wait_for_url("**/projects")
     [bearer] = [c["value"] for c in context.cookies() if c["value"].startswith("sgs_")]
     assert api(d, "GET", "/api/account", bearer)["amr"] == ["pwd", "hwk", "mfa"]
+    return codes
 
-    # 3. sshgate login --web, the test playing the browser: it opens the URL the CLI
-    #    printed, where the passkey sign-in above is the session, and allows.
-    pat = User(d, "pat", tmp_path)
-    pat.env["SSHGATE_API"] = console(d)
+
+def login_web(page: Any, d: Deployment, user: User) -> None:
+    """`sshgate login --web` for `user`, the test playing the browser: it opens the URL the
+    CLI printed in `page` (signed in with a passkey) and allows."""
+    user.env["SSHGATE_API"] = console(d)
     cli = subprocess.Popen(
         [*CLI, "login", "--web", "--json"],
-        env=pat.env,
+        env=user.env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -131,16 +137,33 @@ def test_add_a_passkey_sign_in_with_it_and_reach_a_phishing_resistant_org(
             url = line.strip() if line.strip().startswith("http") else ""
         page.goto(url)
         page.wait_for_selector("text=Allow sshgate on")
-        assert "to get SSH certificates for pat?" in page.inner_text("h1")
+        assert f"to get SSH certificates for {user.name}?" in page.inner_text("h1")
         page.click("button:has-text('Allow')")
         out, err = cli.communicate(timeout=60)
     finally:
         if cli.poll() is None:
             cli.kill()
             cli.wait()
-    context.close()
     assert cli.returncode == 0, err
     assert json.loads(out)["amr"] == ["pwd", "hwk", "mfa"]
+
+
+def test_add_a_passkey_sign_in_with_it_and_reach_a_phishing_resistant_org(
+    deployment: Deployment, browser: object, tmp_path: Path
+) -> None:
+    d = deployment
+    d.add_user("pat")
+    d.admin("org", "member", "acme", "pat", "--role", "member")
+    d.admin("project", "grant", d.project, "pat", "--role", "contributor")
+    context, page = with_virtual_authenticator(browser)
+    # 1. Sign in (pat has no MFA yet) and add a passkey: MFA goes on, codes shown once.
+    # 2. Sign out, then sign in with password + passkey.
+    add_a_passkey_and_sign_in_with_it(context, page, d, "pat")
+    # 3. sshgate login --web, the test playing the browser: it opens the URL the CLI
+    #    printed, where the passkey sign-in above is the session, and allows.
+    pat = User(d, "pat", tmp_path)
+    login_web(page, d, pat)
+    context.close()
     info = pat.json("cert", "info")
     assert info["amr"] == ["pwd", "hwk", "mfa"] and info["mfa"] is True
 
@@ -218,3 +241,43 @@ def test_login_device_is_approved_in_a_browser_elsewhere(
     assert cli.returncode == 0, err
     assert json.loads(out)["username"] == "dev"
     assert dev.json("cert", "info")["key_id"] == d.users["dev"]
+
+
+def test_a_passkey_user_adds_an_authenticator_app_in_the_console_and_with_the_cli(
+    deployment: Deployment, browser: object, tmp_path: Path
+) -> None:
+    d = deployment
+    d.add_user("kay")
+    d.admin("org", "member", "acme", "kay", "--role", "admin")
+    context, page = with_virtual_authenticator(browser)
+    codes = add_a_passkey_and_sign_in_with_it(context, page, d, "kay")
+    assert len(codes) == 10
+    used: set[int] = set()
+    # My profile → Authentication Settings → Set up application → Verify & save, from the
+    # passkey sign-in: the app is added and the recovery codes stay.
+    page.goto(console(d) + "/profile")
+    page.click("button:has-text('Set up application')")
+    secret = page.inner_text("#totp-secret").replace(" ", "")
+    page.fill("#verify-code", code_after(secret, used))
+    page.click("button:has-text('Verify & save')")
+    page.wait_for_selector("text=Authenticator app added")
+    assert page.locator("#recovery-codes-kept").is_visible()
+    page.goto(console(d) + "/orgs/acme/security")
+    row = page.locator("tr", has_text="kay@example.com").inner_text()
+    assert "Authenticator app, Security key or passkey" in row
+
+    # The CLI, from `login --web` with the passkey: remove the app (with a recovery code),
+    # set it up again and verify: MFA stays on throughout, the codes are kept.
+    kay = User(d, "kay", tmp_path)
+    login_web(page, d, kay)
+    context.close()
+    removed = kay.sshgate(
+        "mfa", "remove-app", "--password-stdin", "--code", codes[0], "--json", stdin=PASSWORD
+    )
+    assert removed.returncode == 0, removed.stderr
+    assert json.loads(removed.stdout) == {"mfa": True, "sessions_ended": 0}
+    again = kay.json("mfa", "setup")
+    verified = kay.json("mfa", "verify", code_after(again["secret"], used))
+    assert verified == {"mfa": True, "recovery_codes": []}
+    [listed] = [i for i in kay.json("org", "security", "acme")["items"] if i["username"] == "kay"]
+    assert listed["mfa"] is True and listed["factors"] == ["totp", "webauthn"]
