@@ -53,7 +53,9 @@ __all__ = [
     "HANDSHAKE_TIMEOUT",
     "HEADER_TIMEOUT",
     "KEEP_ALIVE_TIMEOUT",
+    "LimitedH11Protocol",
     "LimitedServer",
+    "refusal",
     "reserve",
 ]
 
