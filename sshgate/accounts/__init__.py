@@ -39,7 +39,7 @@ from sshgate.accounts.passwords import (
 )
 from sshgate.accounts.principal import Principal, effective_amr
 from sshgate.accounts.relying_party import RelyingParty, relying_party
-from sshgate.accounts.scope import SCOPES, Need, refusal
+from sshgate.accounts.scope import ADDING_APP_NEEDS_MFA, SCOPES, Need, lacks_mfa_login, refusal
 from sshgate.accounts.secretbox import SecretBox
 from sshgate.accounts.security_keys import AddedKey, Ceremony, SecurityKeys
 from sshgate.accounts.service import (
@@ -53,6 +53,7 @@ from sshgate.accounts.service import (
 from sshgate.accounts.totp import terminal_qr
 
 __all__ = [
+    "ADDING_APP_NEEDS_MFA",
     "MFA",
     "SCOPES",
     "SETUP_TTL",
@@ -96,6 +97,7 @@ __all__ = [
     "effective_amr",
     "end_user_access",
     "hash_password",
+    "lacks_mfa_login",
     "refusal",
     "relying_party",
     "terminal_qr",

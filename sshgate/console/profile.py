@@ -12,7 +12,7 @@ from fastapi import Response
 from fastapi.responses import PlainTextResponse
 
 from sshgate import accounts as acc
-from sshgate.accounts import SETUP_TTL, PasswordPolicyError
+from sshgate.accounts import SETUP_TTL, PasswordPolicyError, lacks_mfa_login
 from sshgate.console._web import ConsolePage, redirect
 from sshgate.console.pages import Page, console_router
 from sshgate.logs import log
@@ -33,7 +33,8 @@ def grouped(secret: str) -> str:
 
 
 async def profile_page(page: ConsolePage, status: int = 200, **values: object) -> Response:
-    user = page.me().user
+    principal = page.me()
+    user = principal.user
     mfa = page.services.accounts.mfa
     has_app = await mfa.has_app(user)
     enrollment = None if has_app else await mfa.pending(user)
@@ -45,6 +46,10 @@ async def profile_page(page: ConsolePage, status: int = 200, **values: object) -
         status,
         enrollment=enrollment,
         has_app=has_app,
+        # MFA on through keys, and this sign-in did not use them: Set up application would
+        # be refused, so the page says why instead of offering it.
+        app_needs_mfa_login=lacks_mfa_login(user.mfa_enabled, principal.has_mfa),
+        app_needs_mfa_text=acc.ADDING_APP_NEEDS_MFA,
         setup_minutes=int(SETUP_TTL // 60),
         secret_groups=grouped(enrollment.secret) if enrollment else "",
         sections=page.web.profile_sections,

@@ -31,8 +31,10 @@ async def test_a_passkey_user_sets_up_an_app_and_removes_it_with_mfa_staying_on(
     await site.store.set_member("acme", user.id, OrgRole.OWNER)
     key = SoftKey("localhost", PUBLIC_URL)
     assert "recovery-codes" in await add_key(alice, key, "Passkey")  # MFA on, codes once
-    # this Console session was opened with the password alone: no app from it
-    await alice.get("/profile")
+    # this Console session was opened with the password alone: no app from it; the page
+    # says why instead of offering Set up application, and the route refuses it too
+    before = (await alice.get("/profile")).text
+    assert 'id="app-needs-mfa-login"' in before and "Set up application" not in before
     refused = await alice.post("/profile/mfa/setup")
     assert refused.status_code == 400
     assert html.escape(ADDING_APP_NEEDS_MFA, quote=False) in refused.text
