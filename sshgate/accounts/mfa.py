@@ -74,11 +74,7 @@ class MFA:
     async def begin_setup(self, user: User, mfa_login: bool = False) -> Enrollment:
         """A new setup for the user (replacing an older one). `mfa_login`: the login asking
         has `mfa`, needed when MFA is already on (through security keys)."""
-        state = await self._state(user)
-        if state.enabled and state.secret_enc is not None:
-            raise MFAAlreadyEnabled()
-        if lacks_mfa_login(state.enabled, mfa_login):
-            raise NotPermitted(ADDING_APP_NEEDS_MFA)
+        _may_add_app(await self._state(user), mfa_login)
         secret = totp.new_secret()
         now = self._now()
         sealed = self._box.seal(secret.encode("ascii"), user.id)
@@ -96,7 +92,7 @@ class MFA:
     async def has_app(self, user: User) -> bool:
         """The user has a verified authenticator app (a second factor)."""
         state = await self._store.get_mfa_state(user.id)
-        return state is not None and state.enabled and state.secret_enc is not None
+        return state is not None and _has_app(state)
 
     async def verify_setup(self, user: User, code: str, mfa_login: bool = False) -> list[str]:
         """Make the setup the user's authenticator app with one correct code; returns the
@@ -106,11 +102,7 @@ class MFA:
         sealed = await self._store.get_totp_setup(user.id, now)
         if sealed is None:
             raise NoPendingSetup()
-        state = await self._state(user)
-        if state.enabled and state.secret_enc is not None:
-            raise MFAAlreadyEnabled()
-        if lacks_mfa_login(state.enabled, mfa_login):
-            raise NotPermitted(ADDING_APP_NEEDS_MFA)
+        _may_add_app(await self._state(user), mfa_login)
         secret = self._box.open(sealed, user.id).decode("ascii")
         step = totp.matching_step(secret, code.strip(), now)
         if step is None or not await self._store.accept_totp_step(user.id, step, now):
@@ -171,6 +163,19 @@ class MFA:
             user.id, recovery.code_hashes(self._box, codes), now
         )
         return codes
+
+
+def _has_app(state: MFAState) -> bool:
+    return state.enabled and state.secret_enc is not None
+
+
+def _may_add_app(state: MFAState, mfa_login: bool) -> None:
+    """Refuses a setup (or its verification) for a user who already has an app, or whose
+    MFA is on (through keys) from a login without MFA."""
+    if _has_app(state):
+        raise MFAAlreadyEnabled()
+    if lacks_mfa_login(state.enabled, mfa_login):
+        raise NotPermitted(ADDING_APP_NEEDS_MFA)
 
 
 def _enrollment(secret: str, user: User) -> Enrollment:
